@@ -1,0 +1,82 @@
+"""
+### transfer_ingest: one transfer in, one verified AIP out
+
+Each run processes one transfer (a `.zip` or a folder, by local path or URL) through
+Archivematica's micro-services, in Archivematica's order and under its names, and stores
+the AIP in UUID quad directories, verified by reading it back.
+
+Trigger with conf:
+
+```json
+{"transfer": "/path/to/transfer.zip", "processing_config": "default"}
+```
+
+Processing configurations: `default`, `automated`, `born_digital`, `b_dig_accessions`
+(see `preservation/processing_configs/`). Steps a configuration turns off, or that have
+nothing to do (no checksum files, no packages to extract, uncompressed AIP), show as
+**skipped**. A verdict on the package (invalid layout, virus, checksum mismatch) fails
+the run at once with the reason in the task log and in the XCom `failure_reason`; a
+system fault is retried.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Param, chain, dag
+from preservation_airflow.operators import MicroServiceOperator
+
+from preservation import processing_config
+
+
+def stage(service: str, name: str) -> MicroServiceOperator:
+    """One micro-service task: task id = module name, display name = Archivematica's."""
+    return MicroServiceOperator(task_id=service, service=service, task_display_name=name)
+
+
+@dag(
+    dag_id="transfer_ingest",
+    schedule=None,
+    catchup=False,
+    max_active_runs=int(os.environ.get("PRESERVATION_MAX_ACTIVE_RUNS", "4")),
+    doc_md=__doc__,
+    tags=["preservation", "ingest", "archivematica"],
+    params={
+        "transfer": Param("", type="string", description="Path or URL of a .zip or folder"),
+        "processing_config": Param("default", enum=processing_config.available()),
+    },
+    default_args={
+        "retries": int(os.environ.get("PRESERVATION_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=12),
+        # A skipped optional step must not skip the rest of the chain.
+        "trigger_rule": "none_failed",
+    },
+)
+def transfer_ingest():
+    chain(
+        # Transfer
+        stage("receive_transfer", "Receive transfer"),
+        stage("verify_transfer_compliance", "Verify transfer compliance"),
+        stage("assign_file_uuids", "Assign file UUIDs and checksums"),
+        stage("verify_transfer_checksums", "Verify transfer checksums"),
+        stage("scan_for_viruses", "Scan for viruses"),
+        stage("change_filenames", "Change filenames"),
+        stage("identify_file_formats", "Identify file format"),
+        stage("extract_packages", "Extract packages"),
+        # Characterize and extract metadata, Validation and Normalization go here
+        # (next issue): between extraction and SIP creation, as in Archivematica.
+        # Ingest
+        stage("create_sip", "Create SIP"),
+        stage("generate_aip_mets", "Generate AIP METS"),
+        stage("add_readme", "Add README.html"),
+        stage("prepare_aip", "Prepare AIP"),
+        stage("compress_aip", "Compress AIP"),
+        stage("store_aip", "Store AIP"),
+        stage("clean_up", "Clean up"),
+    )
+
+
+transfer_ingest()

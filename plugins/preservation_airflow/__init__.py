@@ -1,0 +1,1 @@
+"""Thin Airflow adapters around the preservation library: operators and the ingest runner."""

@@ -1,0 +1,110 @@
+"""The one operator every transfer_ingest stage uses: run one preservation micro-service.
+
+The operator turns the run into a package (identity derived from the run, settings from
+the environment, processing configuration from the run's conf), runs the micro-service,
+and translates its outcome for Airflow:
+
+* a result: logged, and returned as a small XCom (counts and paths, never file lists);
+* ``StepNotApplicable``: the task is *skipped*, with the reason in its log;
+* ``PackageRejected`` (a verdict on the package): the reason is pushed as XCom
+  ``failure_reason`` and the task fails at once, without retry;
+* anything else (a system fault): the reason is pushed and the exception re-raised, so
+  Airflow retries.
+
+Once the run's AIP is stored, the stages before storage skip themselves: clearing one of
+them on a finished run can never make a second AIP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import importlib
+from collections.abc import Sequence
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+DEFAULT_CONFIG = "default"
+AFTER_STORAGE = ("store_aip", "clean_up")
+
+
+def started_by(context) -> str:
+    """Who started the run, for the PREMIS user agent."""
+    dag_run = context["dag_run"]
+    conf = dag_run.conf or {}
+    return (conf.get("user") or getattr(dag_run, "triggering_user_name", None)
+            or f"airflow:{getattr(dag_run, 'run_type', 'run')}" or getpass.getuser())
+
+
+def package_for(context):
+    """The preservation Package of this task's run."""
+    from preservation import processing_config
+    from preservation.errors import TransferInvalid
+    from preservation.package import Package, PackageRef
+    from preservation.settings import load_settings
+
+    dag_run = context["dag_run"]
+    conf = dag_run.conf or {}
+    source = conf.get("transfer")
+    if not source:
+        raise TransferInvalid(
+            'The run names no transfer: trigger it with conf {"transfer": "<path or URL of a '
+            '.zip or folder>", "processing_config": "default"}'
+        )
+    config = processing_config.load(conf.get("processing_config") or DEFAULT_CONFIG)
+    ref = PackageRef.for_run(source, f"{dag_run.dag_id}/{dag_run.run_id}")
+    return Package(ref, load_settings(), config, started_by(context)), source
+
+
+class MicroServiceOperator(BaseOperator):
+    """Run the preservation micro-service ``preservation.<service>`` for this run."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#e8f1e4"
+
+    def __init__(self, *, service: str, **kwargs):
+        super().__init__(**kwargs)
+        self.service = service
+
+    def execute(self, context):
+        from preservation.errors import PackageRejected, StepNotApplicable
+
+        module = importlib.import_module(f"preservation.{self.service}")
+        ti = context["ti"]
+        package = None
+        try:
+            package, source = package_for(context)
+            self._skip_if_stored(package)
+            args = (source,) if self.service == "receive_transfer" else ()
+            self.log.info("%s: %s (AIP %s)", module.NAME, package.ref.transfer_dirname,
+                          package.ref.aip_uuid)
+            result = module.run(package, *args)
+        except StepNotApplicable as reason:
+            raise AirflowSkipException(f"{module.NAME} skipped: {reason}") from None
+        except PackageRejected as verdict:
+            self.log.error("%s rejected the transfer:\n%s", module.NAME, verdict)
+            ti.xcom_push(key="failure_reason", value=str(verdict))
+            raise AirflowFailException(f"{module.NAME}: {verdict}") from verdict
+        except AirflowSkipException:
+            raise
+        except Exception as fault:
+            ti.xcom_push(key="failure_reason", value=f"{type(fault).__name__}: {fault}")
+            raise
+        finally:
+            if package is not None:
+                package.close()
+        summary = dataclasses.asdict(result)
+        self.log.info("%s done: %s", module.NAME, summary)
+        return summary
+
+    def _skip_if_stored(self, package) -> None:
+        if self.service in AFTER_STORAGE:
+            return
+        from preservation.store_aip import default_location
+
+        stored = default_location(package).find(package.ref.aip_uuid)
+        if stored:
+            raise AirflowSkipException(
+                f"AIP {package.ref.aip_uuid} is already stored at {stored}; nothing to redo"
+            )

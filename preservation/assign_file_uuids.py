@@ -1,0 +1,79 @@
+"""Assign file UUIDs and checksums: give every file an identity and a sha256.
+
+Records, per file, ``ingestion``, ``message digest calculation`` (sha256) and, when the
+transfer is an accession, ``registration`` with the accession number. Hashing runs in
+parallel threads; the state is written in one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from preservation import premis
+from preservation.package import Package
+from preservation.premis import Event
+from preservation.state import FileRecord
+from preservation.tools import digests
+
+NAME = "Assign file UUIDs and checksums"
+DIGEST_DETAIL = 'program="python"; module="hashlib.sha256()"'
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    files: int
+    bytes: int
+    events: int
+
+
+def run(package: Package) -> AssignResult:
+    """Register every file of ``objects/`` and ``metadata/`` and checksum the new ones."""
+    root = package.transfer_dir
+    paths = [
+        (p.relative_to(root).as_posix(), group)
+        for folder, group in (("objects", "original"), ("metadata", "metadata"))
+        for p in sorted((root / folder).rglob("*")) if p.is_file()
+    ]
+    records = register(package, paths)
+    events = checksum(package, records, root)
+    return AssignResult(len(records), sum(r.size or 0 for r in records), events)
+
+
+def register(package: Package, paths: Sequence[tuple[str, str]],
+             parent_uuid: str | None = None) -> list[FileRecord]:
+    """Give each (path, file group) a UUID, keeping the UUID of any path already known."""
+    package.state.add_files(
+        FileRecord(uuid=str(uuid.uuid4()), path=path, original_path=path, file_group=group,
+                   parent_uuid=parent_uuid)
+        for path, group in paths
+    )
+    wanted = {path for path, _ in paths}
+    return [r for r in package.state.files() if r.path in wanted]
+
+
+def checksum(package: Package, records: Sequence[FileRecord], root: Path) -> int:
+    """sha256 and size of the records not yet checksummed; records their PREMIS events.
+
+    Returns the number of events recorded (``ingestion``, ``message digest calculation``,
+    ``registration`` for accessions).
+    """
+    todo = [r for r in records if r.sha256 is None]
+    sums = digests([root / r.path for r in todo], package.settings.workers)
+    sizes = [(root / r.path).stat().st_size for r in todo]
+    for record, digest, size in zip(todo, sums, sizes):
+        record.sha256, record.size = digest, size
+    package.state.update_files("sha256 = ?, size = ?",
+                               ((r.sha256, r.size, r.uuid) for r in todo))
+    accession = package.state.meta("accession_number") or ""
+    events = []
+    for record in todo:
+        events.append(Event(record.uuid, premis.INGESTION))
+        events.append(Event(record.uuid, premis.MESSAGE_DIGEST_CALCULATION,
+                            detail=DIGEST_DETAIL, outcome_note=record.sha256))
+        if accession:
+            events.append(Event(record.uuid, premis.REGISTRATION,
+                                outcome_note=f"accession#{accession}"))
+    return package.state.record_events(events)

@@ -1,0 +1,156 @@
+"""ClamAV, through the clamd daemon when it answers and through clamscan otherwise.
+
+Both scan many files per call: clamd in one session (``IDSESSION``, pipelined ``SCAN``
+commands), clamscan with one ``--file-list`` per batch. The results name, for each file,
+``OK``, the signature found, or the scanner's error.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from preservation.errors import ToolError
+from preservation.settings import Settings
+from preservation.tools import require, run
+
+OK, FOUND, ERROR = "OK", "FOUND", "ERROR"
+SESSION_BATCH = 64  # below clamd's default MaxQueue of 100
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    status: str  # OK | FOUND | ERROR
+    signature: str = ""
+
+
+class Clamd:
+    """A clamd daemon listening on a Unix socket."""
+
+    program = "ClamAV (clamd)"
+
+    def __init__(self, socket_path: str, timeout: int):
+        self.socket_path, self.timeout = socket_path, timeout
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        return sock
+
+    def _command(self, command: bytes) -> str:
+        with self._connect() as sock:
+            sock.sendall(b"z" + command + b"\0")
+            return _read_all(sock).rstrip(b"\0").decode("utf-8", "replace")
+
+    def alive(self) -> bool:
+        try:
+            return self._command(b"PING") == "PONG"
+        except OSError:
+            return False
+
+    def version(self) -> tuple[str, str]:
+        """(engine version, signature version) from clamd's VERSION answer."""
+        try:
+            return _split_version(self._command(b"VERSION"), None)
+        except OSError as exc:
+            raise ToolError(f"clamd stopped answering on {self.socket_path}: {exc}") from exc
+
+    def scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
+        results: dict[Path, ScanResult] = {}
+        for start in range(0, len(paths), SESSION_BATCH):
+            batch = paths[start:start + SESSION_BATCH]
+            try:
+                with self._connect() as sock:
+                    sock.sendall(b"zIDSESSION\0")
+                    for path in batch:
+                        sock.sendall(b"zSCAN " + str(path).encode() + b"\0")
+                    sock.sendall(b"zEND\0")
+                    answer = _read_all(sock).decode("utf-8", "replace")
+            except OSError as exc:
+                raise ToolError(f"clamd stopped answering on {self.socket_path}: {exc}") from exc
+            for reply in filter(None, answer.split("\0")):
+                number, _, rest = reply.partition(": ")
+                if not number.isdigit() or not 0 < int(number) <= len(batch):
+                    raise ToolError(f"clamd answered something unexpected: {reply[:200]}")
+                path = batch[int(number) - 1]
+                results[path] = _parse_verdict(rest[len(str(path)) + 2:])
+        return results
+
+
+class Clamscan:
+    """The clamscan command, loading the signature database once per batch."""
+
+    program = "ClamAV (clamscan)"
+
+    def __init__(self, database: str | None, timeout: int):
+        self.database, self.timeout = database, timeout
+
+    def _base(self) -> list[str]:
+        args = [require("clamscan")]
+        if self.database:
+            args.append(f"--database={self.database}")
+        return args
+
+    def version(self) -> tuple[str, str]:
+        return _split_version(run(self._base() + ["--version"], 60).stdout.strip(),
+                              self.database)
+
+    def scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
+        if not paths:
+            return {}
+        with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
+            listing.write("\n".join(str(p) for p in paths) + "\n")
+            listing.flush()
+            # Exit 1 means "virus found", 2 "some error": both are answers, read the lines.
+            result = run(self._base() + ["--no-summary", "--stdout", f"--file-list={listing.name}"],
+                         self.timeout, ok_codes=(0, 1, 2))
+        wanted = {str(p): p for p in paths}
+        results: dict[Path, ScanResult] = {}
+        for line in result.stdout.splitlines():
+            # "<path>: OK", "<path>: <signature> FOUND", "<path>: <message> ERROR";
+            # signatures hold no ": ", paths may, so split at the last one.
+            text, _, verdict = line.rpartition(": ")
+            if text in wanted:
+                results[wanted[text]] = _parse_verdict(verdict)
+        if result.returncode == 2 and len(results) < len(paths):
+            raise ToolError("clamscan failed", result.stderr.strip().splitlines()[-5:])
+        return results
+
+
+def _parse_verdict(text: str) -> ScanResult:
+    text = text.strip()
+    if text == "OK":
+        return ScanResult(OK)
+    if text.endswith(" FOUND"):
+        return ScanResult(FOUND, text[: -len(" FOUND")])
+    return ScanResult(ERROR, text)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _split_version(answer: str, database: str | None) -> tuple[str, str]:
+    # "ClamAV 1.4.6/27450/Thu Nov 19 09:33:09 2026" with official signatures; just
+    # "ClamAV 1.4.6" when only unofficial databases are loaded.
+    engine, _, definitions = answer.partition("/")
+    if not definitions:
+        folder = Path(database or "/var/lib/clamav")
+        files = sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+        definitions = f"unofficial database {folder} ({', '.join(files) or 'empty'})"
+    return engine.strip(), definitions
+
+
+def scanner(settings: Settings) -> Clamd | Clamscan:
+    """clamd when it answers on its socket, clamscan otherwise."""
+    daemon = Clamd(settings.clamd_socket, min(settings.tool_timeout, 600))
+    if Path(settings.clamd_socket).exists() and daemon.alive():
+        return daemon
+    return Clamscan(settings.clamav_database, settings.tool_timeout)

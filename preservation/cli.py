@@ -1,0 +1,108 @@
+"""The ``preservation`` command.
+
+``preservation ingest PATH [--processing-config NAME]`` runs the transfer_ingest DAG for
+one transfer on the embedded default and prints, as its last line, one JSON object:
+``{"status": "stored"|"failed", "aip_uuid", "aip_path", "external_identifier", "dag_id",
+"run_id"}`` plus ``"failed_task"`` and ``"reason"`` on failure. Exit 0 when stored.
+
+``preservation airflow ARGS…`` runs the Airflow CLI on the same embedded default (for
+example ``preservation airflow standalone``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from preservation import processing_config
+from preservation.embedded import airflow_environment
+from preservation.settings import load_settings
+
+AIRFLOW_VERSION_MARKER = ".preservation-db-migrated"
+
+
+def _airflow(env: dict[str, str]) -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+def ensure_database(env: dict[str, str], log) -> None:
+    """Create or upgrade Airflow's metadata database once per Airflow version."""
+    from importlib.metadata import version
+
+    home = Path(env["AIRFLOW_HOME"])
+    marker = home / AIRFLOW_VERSION_MARKER
+    wanted = f"{version('apache-airflow')} {env.get('AIRFLOW__DATABASE__SQL_ALCHEMY_CONN', '')}"
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([_airflow(env), "db", "migrate"], env=env, check=True, stdout=log,
+                   stderr=subprocess.STDOUT, timeout=600)
+    marker.write_text(wanted)
+
+
+def ingest(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    env = airflow_environment(settings)
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    log_path = logs / f"ingest-{stamp}.log"
+    source = args.path
+    if "://" not in source:
+        source = str(Path(source).resolve())
+    with open(log_path, "w") as log, tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "result.json"
+        try:
+            ensure_database(env, log)
+            subprocess.run(
+                [sys.executable, "-m", "preservation_airflow.ingest_runner",
+                 "--transfer", source, "--processing-config", args.processing_config,
+                 "--result", str(result_file)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout,
+            )
+            result = json.loads(result_file.read_text()) if result_file.exists() else None
+        except (subprocess.SubprocessError, OSError) as exc:
+            result = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+        if result is None:
+            result = {"status": "failed", "reason": f"the ingest runner stopped; see {log_path}"}
+    result.setdefault("log", str(log_path))
+    if result["status"] == "stored":
+        print(f"Stored AIP {result['aip_uuid']} at {result['aip_path']}")
+    else:
+        print(f"Transfer failed at {result.get('failed_task', '?')}: {result.get('reason')}",
+              file=sys.stderr)
+    print(f"Airflow log: {log_path}")
+    print(json.dumps(result))
+    return 0 if result["status"] == "stored" else 1
+
+
+def airflow(args: argparse.Namespace) -> int:
+    env = airflow_environment(load_settings())
+    os.execve(_airflow(env), [_airflow(env), *args.args], env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="preservation", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("ingest", help="ingest one transfer (.zip or folder)")
+    run.add_argument("path", help="path or URL of the transfer: a .zip or a folder")
+    run.add_argument("--processing-config", default="default",
+                     choices=processing_config.available())
+    run.add_argument("--timeout", type=int, default=24 * 3600,
+                     help="stop waiting after this many seconds")
+    run.set_defaults(handler=ingest)
+    passthrough = commands.add_parser("airflow", help="run the Airflow CLI on the embedded default")
+    passthrough.add_argument("args", nargs=argparse.REMAINDER)
+    passthrough.set_defaults(handler=airflow)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Compress AIP: pack the bag as the processing configuration says.
+
+``uncompressed`` (stored as a folder: the step is skipped), ``tar``, ``tar.gz`` (gzip
+level from the configuration), ``7z-bzip2`` or ``7z-lzma`` (7-Zip, multi-threaded).
+Records an AIP-level ``compression`` event and writes a pointer file
+(``pointer.<uuid>.xml``, a METS document like Archivematica's) describing the package:
+its size, sha256, format and how it was made.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from preservation import mets, premis
+from preservation.errors import StepNotApplicable
+from preservation.package import Package
+from preservation.premis import Event
+from preservation.safe_extract import remove_tree
+from preservation.tools import file_digest, require, run as run_tool
+
+NAME = "Compress AIP"
+
+# compression -> (extension, PRONOM id, format name, program, algorithm)
+FORMATS = {
+    "tar": (".tar", "x-fmt/265", "Tape Archive Format", "tar", "none"),
+    "tar.gz": (".tar.gz", "x-fmt/266", "GZIP Format", "tar", "gzip"),
+    "7z-bzip2": (".7z", "fmt/484", "7Zip format", "7z", "bzip2"),
+    "7z-lzma": (".7z", "fmt/484", "7Zip format", "7z", "lzma"),
+}
+
+
+@dataclass(frozen=True)
+class CompressResult:
+    package_path: str
+    pointer_path: str
+    sha256: str
+    size: int
+
+
+def package_path(package: Package) -> Path:
+    """Where the compressed AIP is written in the processing directory."""
+    extension = FORMATS[package.config.compression][0]
+    return package.settings.processing_directory / f"{package.ref.aip_name}{extension}"
+
+
+def pointer_path(package: Package) -> Path:
+    return package.settings.processing_directory / f"pointer.{package.ref.aip_uuid}.xml"
+
+
+def run(package: Package) -> CompressResult:
+    """Compress the AIP; records ``compression`` on the AIP and writes its pointer file."""
+    config = package.config
+    if config.compression == "uncompressed":
+        raise StepNotApplicable(
+            f"processing configuration {config.name!r} stores the AIP uncompressed"
+        )
+    _, puid, format_name, program, algorithm = FORMATS[config.compression]
+    target = package_path(package)
+    partial = target.with_name(f".{target.name}.partial")
+    remove_tree(partial)
+    source = package.sip_dir
+    if program == "tar":
+        mode = "w:gz" if algorithm == "gzip" else "w"
+        options = {"compresslevel": config.compression_level} if algorithm == "gzip" else {}
+        with tarfile.open(partial, mode, format=tarfile.PAX_FORMAT, **options) as archive:
+            archive.add(source, arcname=source.name)
+        version = f"Python tarfile {tarfile.version}"
+    else:
+        seven = require("7z")
+        run_tool([seven, "a", "-t7z", "-bd", "-y", f"-m0={algorithm}",
+                  f"-mx={config.compression_level}", "-mmt=on", str(partial), str(source)],
+                 package.settings.tool_timeout)
+        version = _seven_zip_version(seven)
+    partial.rename(target)
+    digest, size = file_digest(target), target.stat().st_size
+    event = Event(package.ref.aip_uuid, premis.COMPRESSION,
+                  detail=f'program="{program}"; version="{version}"; algorithm="{algorithm}"; '
+                         f'level="{config.compression_level}"',
+                  outcome="Pass", outcome_note=f"{target.name} sha256 {digest}")
+    package.state.record_events([event])
+    pointer = mets.build_pointer(package, target.name, digest, size, puid, format_name,
+                                 program, version, [event])
+    mets.write(pointer, pointer_path(package))
+    return CompressResult(str(target), str(pointer_path(package)), digest, size)
+
+
+def _seven_zip_version(seven: str) -> str:
+    banner = run_tool([seven], 60).stdout
+    line = next((l for l in banner.splitlines() if l.startswith(("7-Zip", "p7zip"))), "7-Zip")
+    return line.split(":")[0].strip()

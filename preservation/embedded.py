@@ -1,0 +1,30 @@
+"""The embedded default deployment: Airflow on SQLite under ``PRESERVATION_HOME``.
+
+Builds the environment the Airflow CLI and the ingest runner need (no Airflow import
+here: this library never imports Airflow). Values already set in the environment win,
+so a platform engineer can point the same commands at PostgreSQL or another DAG folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from preservation.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def airflow_environment(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment variables for running Airflow on the embedded default."""
+    env = dict(os.environ if base is None else base)
+    env["PRESERVATION_HOME"] = str(settings.home)
+    env.setdefault("AIRFLOW_HOME", str(settings.airflow_home))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    plugins = env["AIRFLOW__CORE__PLUGINS_FOLDER"]
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([plugins, *[p for p in paths if p != plugins]])
+    return env

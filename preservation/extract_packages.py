@@ -1,0 +1,109 @@
+"""Extract packages: unpack zip, tar(.gz/.bz2/.xz) and 7z files found among the objects.
+
+Each package is extracted safely (see ``safe_extract``) next to itself, into
+``<package name>-extracted/``, and its members go through the transfer micro-services
+like every other file: UUIDs and checksums, an ``unpacking`` event naming the package,
+virus scan, filename change and format identification. Packages found inside packages
+are extracted in turn, down to ``max_nesting`` levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from preservation import (
+    assign_file_uuids,
+    change_filenames,
+    identify_file_formats,
+    premis,
+    scan_for_viruses,
+)
+from preservation.errors import StepNotApplicable, UnsafeArchive
+from preservation.fsutil import merge_log
+from preservation.package import ARCHIVE_SUFFIXES, Package
+from preservation.premis import Event
+from preservation.state import FileRecord
+from preservation.safe_extract import archive_kind, extract
+
+NAME = "Extract packages"
+SUFFIX = "-extracted"
+LOG = "extraction.log"
+# PRONOM ids of the packages we unpack: ZIP, TAR, GZIP, BZIP2, XZ, 7Zip. Deciding by
+# format (not by the zip magic alone) keeps .docx, .odt, .epub and .jar files whole.
+PACKAGE_PUIDS = {"x-fmt/263", "x-fmt/265", "x-fmt/266", "x-fmt/268", "fmt/1098", "fmt/484"}
+
+
+def is_package(record: FileRecord) -> bool:
+    """A zip, tar or 7z by its PRONOM id, or by its extension when formats were not
+    identified."""
+    if record.identified and record.puid and record.puid != "UNKNOWN":
+        return record.puid in PACKAGE_PUIDS
+    return record.path.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    packages_extracted: int
+    files_extracted: int
+
+
+def run(package: Package) -> ExtractResult:
+    """Extract every package among the objects, recursively; records ``unpacking``."""
+    if not package.config.extract_packages:
+        raise StepNotApplicable(
+            f"processing configuration {package.config.name!r} keeps packages unextracted"
+        )
+    root = package.transfer_dir
+    settings = package.settings
+    packages = files = 0
+    for level in range(settings.limits.max_nesting + 1):
+        candidates = [
+            (r, kind) for r in package.state.files("file_group = 'original' AND extracted = 0")
+            if is_package(r) and (kind := archive_kind(root / r.path))
+        ]
+        if not candidates:
+            break
+        if level == settings.limits.max_nesting:
+            raise UnsafeArchive(
+                f"Packages are nested more than {settings.limits.max_nesting} levels deep",
+                [r.path for r, _ in candidates],
+            )
+        new_paths: list[tuple[str, str]] = []
+        by_parent: dict[str, list[str]] = {}
+        for record, kind in candidates:
+            target = root / f"{record.path}{SUFFIX}"
+            extract(root / record.path, kind, target, settings.limits, settings.tool_timeout)
+            members = sorted(p for p in target.rglob("*") if p.is_file())
+            paths = [p.relative_to(root).as_posix() for p in members]
+            by_parent[record.uuid] = paths
+            new_paths += [(p, "original") for p in paths]
+            merge_log(root / "logs" / LOG, [f"{record.path}: {len(paths)} files -> "
+                                            f"{target.relative_to(root).as_posix()}/"])
+        for parent_uuid, paths in by_parent.items():
+            assign_file_uuids.register(package, [(p, "original") for p in paths], parent_uuid)
+        parents = {r.uuid: r for r, _ in candidates}
+        fresh = [r for r in package.state.files("sha256 IS NULL")]
+        assign_file_uuids.checksum(package, fresh, root)
+        package.state.record_events(
+            Event(r.uuid, premis.UNPACKING,
+                  detail=f'program="7-Zip/tarfile"; package="{parents[r.parent_uuid].path}"',
+                  outcome_note=f"Unpacked from: {parents[r.parent_uuid].path} "
+                               f"({r.parent_uuid})")
+            for r in fresh if r.parent_uuid in parents
+        )
+        package.state.update_files("extracted = 1", ((uuid,) for uuid in parents))
+        if package.config.delete_packages_after_extraction:
+            for record, _ in candidates:
+                (root / record.path).unlink()
+            package.state.update_files("removed = 1", ((uuid,) for uuid in parents))
+        # The new members go through the transfer micro-services like every other file.
+        scan_for_viruses.run(package)
+        change_filenames.run(package)
+        if package.config.identify_formats:
+            identify_file_formats.run(package)
+        packages += len(candidates)
+        files += len(new_paths)
+    if packages == 0:
+        raise StepNotApplicable("no zip, tar or 7z packages among the objects")
+    return ExtractResult(packages, files)

@@ -1,0 +1,48 @@
+"""Small file-system helpers that keep every write atomic and every log idempotent."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so readers see the old content or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def merge_log(path: Path, lines: Iterable[str]) -> None:
+    """Add lines to a log, keeping earlier ones and never repeating a line.
+
+    A retried step writes the same lines again; merging keeps the log as one run would
+    have written it, and keeps what an earlier attempt recorded.
+    """
+    new = [line for line in lines]
+    if not new and path.exists():
+        return
+    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    seen = set(existing)
+    merged = existing + [line for line in new if not (line in seen or seen.add(line))]
+    atomic_write_text(path, "\n".join(merged) + ("\n" if merged else ""))
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link a file into place (no bytes copied), copying when links cannot cross."""
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

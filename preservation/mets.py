@@ -1,0 +1,384 @@
+"""METS 1.12 with PREMIS 3 and Dublin Core, shaped like Archivematica's AIP METS.
+
+One ``amdSec`` per file: a ``techMD`` with the PREMIS object, a ``rightsMD`` per rights
+statement, a ``digiprovMD`` per PREMIS event and one per agent (software, organization,
+user). ``fileSec`` groups files by use; two ``structMap``s: "Archivematica default"
+(physical, with file pointers) and "Normative Directory Structure" (logical, keeping
+empty directories). The document is built with lxml in one pass over the state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from preservation import SOFTWARE_ID
+from preservation.package import Package
+from preservation.premis import Agent, Event, now, stable_uuid
+from preservation.state import FileRecord
+
+METS_NS = "http://www.loc.gov/METS/"
+PREMIS_NS = "http://www.loc.gov/premis/v3"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+DCTERMS_NS = "http://purl.org/dc/terms/"
+NSMAP = {"mets": METS_NS, "premis": PREMIS_NS, "xlink": XLINK_NS, "xsi": XSI_NS,
+         "dc": DC_NS, "dcterms": DCTERMS_NS}
+METS_LOCATION = f"{METS_NS} http://www.loc.gov/standards/mets/version1121/mets.xsd"
+PREMIS_LOCATION = f"{PREMIS_NS} http://www.loc.gov/standards/premis/v3/premis.xsd"
+FILE_GROUPS = ("original", "submissionDocumentation", "metadata")
+RIGHTS_BASIS = {"copyright": "Copyright", "license": "License", "statute": "Statute",
+                "donor": "Donor", "policy": "Policy", "other": "Other"}
+
+
+def M(tag: str) -> str:
+    return f"{{{METS_NS}}}{tag}"
+
+
+def P(tag: str) -> str:
+    return f"{{{PREMIS_NS}}}{tag}"
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib) -> etree._Element:
+    element = etree.SubElement(parent, tag, {k: v for k, v in attrib.items() if v is not None})
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _premis(parent: etree._Element, tag: str, **attrib) -> etree._Element:
+    element = _sub(parent, P(tag), version="3.0", **attrib)
+    element.set(f"{{{XSI_NS}}}schemaLocation", PREMIS_LOCATION)
+    return element
+
+
+def _wrap(parent: etree._Element, section: str, section_id: str, mdtype: str) -> etree._Element:
+    sec = _sub(parent, M(section), ID=section_id)
+    wrap = _sub(sec, M("mdWrap"), MDTYPE=mdtype)
+    return _sub(wrap, M("xmlData"))
+
+
+@dataclass(frozen=True)
+class MetsScope:
+    """What a METS document describes: the AIP or the transfer it came from."""
+
+    label: str            # root div label: <name>-<uuid>
+    object_uuid: str      # the intellectual entity
+    original_name: str
+    root: Path            # folder holding objects/ on disk
+    file_groups: tuple[str, ...]
+
+
+def build(package: Package, scope: MetsScope, records: list[FileRecord],
+          events: dict[str, list[Event]]) -> etree._ElementTree:
+    """The METS document for ``records`` (with their ``events``) within ``scope``."""
+    mets = etree.Element(M("mets"), nsmap=NSMAP)
+    mets.set(f"{{{XSI_NS}}}schemaLocation", METS_LOCATION)
+    header = _sub(mets, M("metsHdr"), CREATEDATE=now()[:19])
+    agent = _sub(header, M("agent"), ROLE="CREATOR", TYPE="OTHER", OTHERTYPE="SOFTWARE")
+    _sub(agent, M("name"), SOFTWARE_ID)
+
+    dmd_ids = _dmd_sections(mets, package, scope)
+    agents = package.agents()
+    rights = _rights_by_path(package, records)
+    amd_ids: dict[str, str] = {}
+    for number, record in enumerate(records, start=1):
+        amd_ids[record.uuid] = f"amdSec_{number}"
+        _amd_section(mets, f"amdSec_{number}", record, events.get(record.uuid, []), agents,
+                     rights.get(record.uuid, []), package)
+    _file_section(mets, scope, records, amd_ids)
+    _struct_maps(mets, scope, records, dmd_ids)
+    return etree.ElementTree(mets)
+
+
+def write(tree: etree._ElementTree, path: Path) -> None:
+    """Serialize a METS document (UTF-8, with declaration, indented)."""
+    from preservation.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8",
+                                            pretty_print=True))
+
+
+def _dmd_sections(mets, package: Package, scope: MetsScope) -> list[str]:
+    xml = _wrap(mets, "dmdSec", "dmdSec_1", "PREMIS:OBJECT")
+    entity = _premis(xml, "object")
+    entity.set(f"{{{XSI_NS}}}type", "premis:intellectualEntity")
+    ident = _sub(entity, P("objectIdentifier"))
+    _sub(ident, P("objectIdentifierType"), "UUID")
+    _sub(ident, P("objectIdentifierValue"), scope.object_uuid)
+    _sub(entity, P("originalName"), scope.original_name)
+    ids = ["dmdSec_1"]
+    dublin_core = json.loads(package.state.meta("dublin_core") or "[]")
+    if dublin_core:
+        xml = _wrap(mets, "dmdSec", "dmdSec_2", "DC")
+        container = _sub(xml, f"{{{DCTERMS_NS}}}dublincore")
+        for element, value in dublin_core:
+            _sub(container, f"{{{DC_NS}}}{element}", value)
+        ids.append("dmdSec_2")
+    return ids
+
+
+def _amd_section(mets, amd_id: str, record: FileRecord, events: Iterable[Event],
+                 agents: list[Agent], rights: list[dict[str, str]], package: Package) -> None:
+    amd = _sub(mets, M("amdSec"), ID=amd_id)
+    number = amd_id.split("_")[1]
+    tech = _sub(amd, M("techMD"), ID=f"techMD_{number}")
+    xml = _sub(_sub(tech, M("mdWrap"), MDTYPE="PREMIS:OBJECT"), M("xmlData"))
+    _file_object(xml, record)
+    for index, statement in enumerate(rights, start=1):
+        rights_md = _sub(amd, M("rightsMD"), ID=f"rightsMD_{number}_{index}")
+        xml = _sub(_sub(rights_md, M("mdWrap"), MDTYPE="PREMIS:RIGHTS"), M("xmlData"))
+        _rights_statement(xml, statement, record.uuid)
+    sequence = 0
+    for event in events:
+        sequence += 1
+        digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}_{sequence}")
+        xml = _sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:EVENT"), M("xmlData"))
+        _event(xml, event, agents)
+    for agent in agents:
+        sequence += 1
+        digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}_{sequence}")
+        xml = _sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:AGENT"), M("xmlData"))
+        _agent(xml, agent)
+
+
+def _file_object(parent, record: FileRecord) -> None:
+    obj = _premis(parent, "object")
+    obj.set(f"{{{XSI_NS}}}type", "premis:file")
+    ident = _sub(obj, P("objectIdentifier"))
+    _sub(ident, P("objectIdentifierType"), "UUID")
+    _sub(ident, P("objectIdentifierValue"), record.uuid)
+    chars = _sub(obj, P("objectCharacteristics"))
+    _sub(chars, P("compositionLevel"), "0")
+    fixity = _sub(chars, P("fixity"))
+    _sub(fixity, P("messageDigestAlgorithm"), "sha256")
+    _sub(fixity, P("messageDigest"), record.sha256 or "")
+    _sub(chars, P("size"), str(record.size or 0))
+    fmt = _sub(chars, P("format"))
+    designation = _sub(fmt, P("formatDesignation"))
+    _sub(designation, P("formatName"), record.format_name or "Unknown")
+    if record.format_version:
+        _sub(designation, P("formatVersion"), record.format_version)
+    if record.puid and record.puid != "UNKNOWN":
+        registry = _sub(fmt, P("formatRegistry"))
+        _sub(registry, P("formatRegistryName"), "PRONOM")
+        _sub(registry, P("formatRegistryKey"), record.puid)
+        _sub(registry, P("formatRegistryRole"), "specification")
+    _sub(obj, P("originalName"), f"%transferDirectory%{record.original_path}")
+    if record.parent_uuid:
+        relation = _sub(obj, P("relationship"))
+        _sub(relation, P("relationshipType"), "structural")
+        _sub(relation, P("relationshipSubType"), "is included in")
+        related = _sub(relation, P("relatedObjectIdentifier"))
+        _sub(related, P("relatedObjectIdentifierType"), "UUID")
+        _sub(related, P("relatedObjectIdentifierValue"), record.parent_uuid)
+
+
+def _event(parent, event: Event, agents: list[Agent]) -> None:
+    element = _premis(parent, "event")
+    ident = _sub(element, P("eventIdentifier"))
+    _sub(ident, P("eventIdentifierType"), "UUID")
+    _sub(ident, P("eventIdentifierValue"), event.identifier)
+    _sub(element, P("eventType"), event.event_type)
+    _sub(element, P("eventDateTime"), event.datetime)
+    _sub(_sub(element, P("eventDetailInformation")), P("eventDetail"), event.detail)
+    outcome = _sub(element, P("eventOutcomeInformation"))
+    _sub(outcome, P("eventOutcome"), event.outcome)
+    _sub(_sub(outcome, P("eventOutcomeDetail")), P("eventOutcomeDetailNote"), event.outcome_note)
+    for agent in agents:
+        link = _sub(element, P("linkingAgentIdentifier"))
+        _sub(link, P("linkingAgentIdentifierType"), agent.identifier_type)
+        _sub(link, P("linkingAgentIdentifierValue"), agent.identifier_value)
+
+
+def _agent(parent, agent: Agent) -> None:
+    element = _premis(parent, "agent")
+    ident = _sub(element, P("agentIdentifier"))
+    _sub(ident, P("agentIdentifierType"), agent.identifier_type)
+    _sub(ident, P("agentIdentifierValue"), agent.identifier_value)
+    _sub(element, P("agentName"), agent.name)
+    _sub(element, P("agentType"), agent.agent_type)
+
+
+def _rights_by_path(package: Package, records: list[FileRecord]) -> dict[str, list[dict]]:
+    """rights.csv rows by file UUID (rows name files by their path in the transfer)."""
+    rows = json.loads(package.state.meta("rights") or "[]")
+    by_original = {r.original_path: r.uuid for r in records}
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["file"] in by_original:
+            grouped.setdefault(by_original[row["file"]], []).append(row)
+    return grouped
+
+
+def _rights_statement(parent, row: dict[str, str], file_uuid: str) -> None:
+    statement = _sub(parent, P("rightsStatement"))
+    statement.set(f"{{{XSI_NS}}}schemaLocation", PREMIS_LOCATION)
+    ident = _sub(statement, P("rightsStatementIdentifier"))
+    _sub(ident, P("rightsStatementIdentifierType"), "UUID")
+    _sub(ident, P("rightsStatementIdentifierValue"),
+         stable_uuid("rights", file_uuid, row["basis"], row["grant_act"]))
+    basis = row["basis"]
+    _sub(statement, P("rightsBasis"), RIGHTS_BASIS[basis])
+
+    def documentation(container, prefix: str) -> None:
+        if row["doc_id_type"]:
+            doc = _sub(container, P(f"{prefix}DocumentationIdentifier"))
+            _sub(doc, P(f"{prefix}DocumentationIdentifierType"), row["doc_id_type"])
+            _sub(doc, P(f"{prefix}DocumentationIdentifierValue"), row["doc_id_value"])
+            if row["doc_id_role"]:
+                _sub(doc, P(f"{prefix}DocumentationRole"), row["doc_id_role"])
+
+    def dates(container, tag: str, start: str, end: str) -> None:
+        if start or end:
+            applicable = _sub(container, P(tag))
+            _sub(applicable, P("startDate"), start or "..")
+            if end:
+                _sub(applicable, P("endDate"), ".." if end.lower() == "open" else end)
+
+    if basis == "copyright":
+        info = _sub(statement, P("copyrightInformation"))
+        _sub(info, P("copyrightStatus"), row["status"])
+        _sub(info, P("copyrightJurisdiction"), row["jurisdiction"])
+        if row["determination_date"]:
+            _sub(info, P("copyrightStatusDeterminationDate"), row["determination_date"])
+        _sub(info, P("copyrightNote"), row["note"])
+        documentation(info, "copyright")
+        dates(info, "copyrightApplicableDates", row["start_date"], row["end_date"])
+    elif basis == "license":
+        info = _sub(statement, P("licenseInformation"))
+        documentation(info, "license")
+        if row["terms"]:
+            _sub(info, P("licenseTerms"), row["terms"])
+        _sub(info, P("licenseNote"), row["note"])
+        dates(info, "licenseApplicableDates", row["start_date"], row["end_date"])
+    elif basis == "statute":
+        info = _sub(statement, P("statuteInformation"))
+        _sub(info, P("statuteJurisdiction"), row["jurisdiction"])
+        _sub(info, P("statuteCitation"), row["citation"])
+        if row["determination_date"]:
+            _sub(info, P("statuteInformationDeterminationDate"), row["determination_date"])
+        if row["note"]:
+            _sub(info, P("statuteNote"), row["note"])
+        documentation(info, "statute")
+        dates(info, "statuteApplicableDates", row["start_date"], row["end_date"])
+    else:
+        info = _sub(statement, P("otherRightsInformation"))
+        documentation(info, "otherRights")
+        _sub(info, P("otherRightsBasis"), RIGHTS_BASIS[basis])
+        dates(info, "otherRightsApplicableDates", row["start_date"], row["end_date"])
+        if row["note"]:
+            _sub(info, P("otherRightsNote"), row["note"])
+    if row["grant_act"]:
+        granted = _sub(statement, P("rightsGranted"))
+        _sub(granted, P("act"), row["grant_act"])
+        if row["grant_restriction"]:
+            _sub(granted, P("restriction"), row["grant_restriction"].capitalize())
+        dates(granted, "termOfGrant", row["grant_start_date"], row["grant_end_date"])
+        if row["grant_note"]:
+            _sub(granted, P("rightsGrantedNote"), row["grant_note"])
+    link = _sub(statement, P("linkingObjectIdentifier"))
+    _sub(link, P("linkingObjectIdentifierType"), "UUID")
+    _sub(link, P("linkingObjectIdentifierValue"), file_uuid)
+
+
+def _file_section(mets, scope: MetsScope, records: list[FileRecord],
+                  amd_ids: dict[str, str]) -> None:
+    section = _sub(mets, M("fileSec"))
+    for group in scope.file_groups:
+        members = [r for r in records if r.file_group == group]
+        if not members:
+            continue
+        grp = _sub(section, M("fileGrp"), USE=group)
+        for record in members:
+            entry = _sub(grp, M("file"), ID=f"file-{record.uuid}",
+                         GROUPID=f"Group-{record.uuid}", ADMID=amd_ids[record.uuid])
+            _sub(entry, M("FLocat"), LOCTYPE="OTHER", OTHERLOCTYPE="SYSTEM",
+                 **{f"{{{XLINK_NS}}}href": record.path})
+
+
+def _struct_maps(mets, scope: MetsScope, records: list[FileRecord], dmd_ids: list[str]) -> None:
+    by_path = {r.path: r for r in records}
+    for number, (label, kind, pointers) in enumerate(
+        (("Archivematica default", "physical", True),
+         ("Normative Directory Structure", "logical", False)), start=1):
+        struct = _sub(mets, M("structMap"), ID=f"structMap_{number}", LABEL=label, TYPE=kind)
+        top = _sub(struct, M("div"), LABEL=scope.label, TYPE="Directory",
+                   DMDID=" ".join(dmd_ids) if pointers else None)
+        _directory_div(top, scope.root / "objects", "objects", by_path, pointers)
+
+
+def _directory_div(parent, folder: Path, rel: str, by_path: dict[str, FileRecord],
+                   pointers: bool) -> bool:
+    """Add the div of ``folder``; returns False (and adds nothing) for a folder with no
+    files in the default structMap, where Archivematica leaves empty directories out."""
+    div = etree.Element(M("div"), LABEL=folder.name, TYPE="Directory")
+    has_files = False
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        path = f"{rel}/{entry.name}"
+        if entry.is_dir():
+            has_files |= _directory_div(div, entry, path, by_path, pointers)
+        elif path in by_path:
+            item = _sub(div, M("div"), LABEL=entry.name, TYPE="Item")
+            if pointers:
+                _sub(item, M("fptr"), FILEID=f"file-{by_path[path].uuid}")
+            has_files = True
+    if has_files or not pointers:
+        parent.append(div)
+    return has_files
+
+
+def build_pointer(package: Package, package_name: str, sha256: str, size: int, puid: str,
+                  format_name: str, program: str, version: str,
+                  events: list[Event]) -> etree._ElementTree:
+    """The pointer file of a compressed AIP: what the package is and how it was made."""
+    mets = etree.Element(M("mets"), nsmap=NSMAP)
+    mets.set(f"{{{XSI_NS}}}schemaLocation", METS_LOCATION)
+    header = _sub(mets, M("metsHdr"), CREATEDATE=now()[:19])
+    agent = _sub(header, M("agent"), ROLE="CREATOR", TYPE="OTHER", OTHERTYPE="SOFTWARE")
+    _sub(agent, M("name"), SOFTWARE_ID)
+    amd = _sub(mets, M("amdSec"), ID="amdSec_1")
+    tech = _sub(amd, M("techMD"), ID="techMD_1")
+    xml = _sub(_sub(tech, M("mdWrap"), MDTYPE="PREMIS:OBJECT"), M("xmlData"))
+    obj = _premis(xml, "object")
+    obj.set(f"{{{XSI_NS}}}type", "premis:file")
+    ident = _sub(obj, P("objectIdentifier"))
+    _sub(ident, P("objectIdentifierType"), "UUID")
+    _sub(ident, P("objectIdentifierValue"), package.ref.aip_uuid)
+    chars = _sub(obj, P("objectCharacteristics"))
+    _sub(chars, P("compositionLevel"), "1")
+    fixity = _sub(chars, P("fixity"))
+    _sub(fixity, P("messageDigestAlgorithm"), "sha256")
+    _sub(fixity, P("messageDigest"), sha256)
+    _sub(chars, P("size"), str(size))
+    fmt = _sub(chars, P("format"))
+    _sub(_sub(fmt, P("formatDesignation")), P("formatName"), format_name)
+    registry = _sub(fmt, P("formatRegistry"))
+    _sub(registry, P("formatRegistryName"), "PRONOM")
+    _sub(registry, P("formatRegistryKey"), puid)
+    application = _sub(chars, P("creatingApplication"))
+    _sub(application, P("creatingApplicationName"), program)
+    _sub(application, P("creatingApplicationVersion"), version)
+    _sub(application, P("dateCreatedByApplication"), now()[:10])
+    _sub(obj, P("originalName"), package.ref.aip_name)
+    agents = package.agents()
+    for number, event in enumerate(events, start=1):
+        digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}")
+        _event(_sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:EVENT"), M("xmlData")),
+               event, agents)
+    for number, agent in enumerate(agents, start=len(events) + 1):
+        digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}")
+        _agent(_sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:AGENT"), M("xmlData")), agent)
+    grp = _sub(_sub(mets, M("fileSec")), M("fileGrp"), USE="Archival Information Package")
+    entry = _sub(grp, M("file"), ID=f"file-{package.ref.aip_uuid}", ADMID="amdSec_1")
+    _sub(entry, M("FLocat"), LOCTYPE="OTHER", OTHERLOCTYPE="SYSTEM",
+         **{f"{{{XLINK_NS}}}href": package_name})
+    struct = _sub(mets, M("structMap"), TYPE="physical")
+    div = _sub(struct, M("div"), TYPE="Archival Information Package")
+    _sub(div, M("fptr"), FILEID=f"file-{package.ref.aip_uuid}")
+    return etree.ElementTree(mets)

@@ -1,0 +1,119 @@
+"""Receive transfer: copy the transfer into the processing directory and unpack it safely.
+
+The working copy is ``currentlyProcessing/<name>-<transfer uuid>/`` with Archivematica's
+transfer layout: ``objects/`` (everything the archivist sent but ``metadata/``),
+``metadata/`` and ``logs/``. A stale copy from an earlier attempt is replaced, never
+reused half-made. The source is only read, never moved or changed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from preservation.errors import StorageUnavailable, TransferInvalid, UnsafeArchive
+from preservation.package import Package
+from preservation.safe_extract import archive_kind, check_tree, extract, remove_tree
+from preservation.premis import now
+
+NAME = "Receive transfer"
+
+
+@dataclass(frozen=True)
+class ReceiveResult:
+    transfer_uuid: str
+    aip_uuid: str
+    transfer_dir: str
+    files: int
+    bytes: int
+
+
+def run(package: Package, source: str) -> ReceiveResult:
+    """Copy ``source`` (a local .zip or folder, ``file://`` or ``http(s)://`` URL) into the
+    processing directory and unpack it. Records no PREMIS event (``ingestion`` comes with
+    the file UUIDs)."""
+    target = package.transfer_dir
+    staging = target.with_name(f".{target.name}.receiving")
+    for stale in (staging, target, package.state_path):
+        remove_tree(stale)
+    for suffix in ("-wal", "-shm"):
+        remove_tree(package.state_path.with_name(package.state_path.name + suffix))
+    package.close()
+    staging.mkdir(parents=True)
+    try:
+        with _local_source(source, staging) as local:
+            content = staging / "content"
+            _unpack(package, local, content)
+        count, size = check_tree(content, Path(source).name, package.settings.limits)
+        _restructure(content, staging)
+        staging.rename(target)
+    except BaseException:
+        remove_tree(staging)
+        raise
+    package.state.set_meta(
+        source=source, name=package.ref.name, transfer_uuid=package.ref.transfer_uuid,
+        aip_uuid=package.ref.aip_uuid, received=now(), processing_config=package.config.name,
+    )
+    return ReceiveResult(package.ref.transfer_uuid, package.ref.aip_uuid, str(target), count, size)
+
+
+class _local_source:
+    """The source as a local path; a URL is downloaded into the staging folder first."""
+
+    def __init__(self, source: str, staging: Path):
+        self.source, self.staging = source, staging
+
+    def __enter__(self) -> Path:
+        parsed = urlparse(self.source)
+        if parsed.scheme in ("http", "https"):
+            download = self.staging / "download"
+            try:
+                with urllib.request.urlopen(self.source, timeout=300) as response, \
+                        open(download, "wb") as out:
+                    shutil.copyfileobj(response, out, 1024 * 1024)
+            except OSError as exc:
+                raise StorageUnavailable(f"Unable to download {self.source}: {exc}") from exc
+            return download
+        path = Path(parsed.path if parsed.scheme == "file" else self.source)
+        if not path.exists():
+            raise TransferInvalid(
+                f"Transfer not found: {self.source}. Give the path of a .zip or a folder."
+            )
+        return path
+
+    def __exit__(self, *exc) -> None:
+        remove_tree(self.staging / "download")
+
+
+def _unpack(package: Package, source: Path, content: Path) -> None:
+    settings = package.settings
+    if source.is_dir():
+        links = [p for p in source.rglob("*") if p.is_symlink()]
+        if links:
+            raise UnsafeArchive(
+                f"{source.name} cannot be received safely",
+                [f"{p.relative_to(source)}: symbolic link; links are not accepted, put the file "
+                 "itself in the transfer" for p in links],
+            )
+        shutil.copytree(source, content, symlinks=True)
+        return
+    kind = archive_kind(source)
+    if kind is None:
+        raise UnsafeArchive(
+            f"Unable to read transfer package: {source.name} is not a zip file "
+            "(File is not a zip file). Upload the transfer as a .zip archive."
+        )
+    extract(source, kind, content, settings.limits, settings.tool_timeout)
+
+
+def _restructure(content: Path, staging: Path) -> None:
+    """Archivematica's layout: ``metadata/`` stays, everything else goes into ``objects/``."""
+    objects = staging / "objects"
+    metadata = content / "metadata"
+    if metadata.is_dir():
+        metadata.rename(staging / "metadata")
+    content.rename(objects)
+    (staging / "logs").mkdir()

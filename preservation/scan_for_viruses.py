@@ -1,0 +1,68 @@
+"""Scan for viruses: every file, with ClamAV (clamd when running, clamscan otherwise).
+
+Records a ``virus check`` event per file with the engine and signature versions. Any
+infected file rejects the transfer with a report naming each file and signature, and
+``logs/virusScan.log`` keeps the report; nothing infected goes further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from preservation import clamav, premis
+from preservation.errors import ToolError, VirusFound
+from preservation.fsutil import merge_log
+from preservation.package import Package
+from preservation.premis import Event
+from preservation.state import FileRecord
+
+NAME = "Scan for viruses"
+LOG = "virusScan.log"
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    files_scanned: int
+    infected: int
+    engine: str
+
+
+def run(package: Package) -> ScanSummary:
+    """Scan every registered file not yet scanned."""
+    return scan(package, package.state.files("virus_checked = 0"))
+
+
+def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
+    """Scan ``records``; records ``virus check`` events and raises VirusFound if infected."""
+    engine = clamav.scanner(package.settings)
+    version, definitions = engine.version()
+    root = package.current_dir()
+    paths = [root / r.path for r in records]
+    results = engine.scan(paths)
+    detail = f'program="{engine.program}"; version="{version}"; virusDefinitions="{definitions}"'
+    events, infected, errors, log = [], [], [], []
+    for record, path in zip(records, paths):
+        result = results.get(path)
+        if result is None or result.status == clamav.ERROR:
+            errors.append(f"{record.path}: {result.signature if result else 'no answer'}")
+            continue
+        passed = result.status == clamav.OK
+        events.append(Event(record.uuid, premis.VIRUS_CHECK, detail=detail,
+                            outcome="Pass" if passed else "Fail",
+                            outcome_note="" if passed else result.signature))
+        if not passed:
+            infected.append(f"{record.path}: {result.signature}")
+        log.append(f"{record.path}: {result.status} {result.signature}".rstrip())
+    package.state.record_events(events)
+    package.state.update_files("virus_checked = 1", ((e.subject,) for e in events))
+    merge_log(package.transfer_dir / "logs" / LOG, log)
+    if errors:
+        raise ToolError(f"{engine.program} could not scan {len(errors)} file(s)", errors)
+    if infected:
+        raise VirusFound(
+            f"Malware found in {len(infected)} file(s) of transfer {package.ref.name}; "
+            "the transfer is stopped and nothing from it is stored",
+            infected,
+        )
+    return ScanSummary(len(events), 0, f"{engine.program} {version}")

@@ -1,0 +1,75 @@
+"""Where things live and who we are: read from the environment, never from code.
+
+``PRESERVATION_HOME`` (default ``./var``) holds the Airflow home, the processing
+directory (``sharedDirectory/currentlyProcessing``) and the local storage locations.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits applied when unpacking anything an archivist sent us."""
+
+    max_members: int = 200_000
+    max_total_bytes: int = 200 * 1024**3
+    max_nesting: int = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings. Build with :func:`load_settings`."""
+
+    home: Path
+    organization_name: str
+    organization_code: str
+    clamd_socket: str
+    clamav_database: str | None
+    tool_timeout: int
+    workers: int
+    limits: Limits
+
+    @property
+    def shared_directory(self) -> Path:
+        return self.home / "sharedDirectory"
+
+    @property
+    def processing_directory(self) -> Path:
+        return self.shared_directory / "currentlyProcessing"
+
+    @property
+    def aip_store(self) -> Path:
+        return self.home / "locations" / "aipstore"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings from the environment (or ``environ`` when given)."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("PRESERVATION_HOME", "var")).resolve()
+    return Settings(
+        home=home,
+        organization_name=env.get("PRESERVATION_ORGANIZATION_NAME", "Example Archive"),
+        organization_code=env.get("PRESERVATION_ORGANIZATION_CODE", "example"),
+        clamd_socket=env.get("CLAMD_SOCKET", "/var/run/clamav/clamd.ctl"),
+        clamav_database=env.get("CLAMAV_DATABASE") or None,
+        tool_timeout=_int_env("PRESERVATION_TOOL_TIMEOUT", 3600),
+        workers=_int_env("PRESERVATION_WORKERS", os.cpu_count() or 1),
+        limits=Limits(
+            max_members=_int_env("PRESERVATION_MAX_MEMBERS", Limits.max_members),
+            max_total_bytes=_int_env("PRESERVATION_MAX_BYTES", Limits.max_total_bytes),
+            max_nesting=_int_env("PRESERVATION_MAX_NESTING", Limits.max_nesting),
+        ),
+    )

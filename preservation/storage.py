@@ -1,0 +1,147 @@
+"""AIP storage locations: where AIPs live, in UUID quad directories, never overwritten.
+
+A location stores a package (a bag folder, or a compressed file with its pointer file)
+under ``<root>/<uuid quads>/`` (the UUID's 32 hex digits as 8 folders of 4), verifies it
+by reading it back, and answers whether an AIP is stored. ``LocalLocation`` is the
+embedded default; an S3 location implements the same ``Location`` protocol.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid as uuidlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+import bagit
+
+from preservation.errors import StorageConflict, StorageUnavailable
+from preservation.premis import now
+from preservation.safe_extract import remove_tree
+from preservation.tools import file_digest
+
+
+def quad_path(aip_uuid: str) -> PurePosixPath:
+    """``a1b2c3d4-…`` -> ``a1b2/c3d4/…`` (8 folders of 4 hex digits)."""
+    digits = uuidlib.UUID(aip_uuid).hex
+    return PurePosixPath(*(digits[i:i + 4] for i in range(0, 32, 4)))
+
+
+@dataclass
+class FixityReport:
+    """Archivematica's per-AIP fixity answer."""
+
+    success: bool
+    message: str
+    failures: dict = field(default_factory=lambda: {
+        "files": {"missing": [], "changed": [], "untracked": []}})
+    timestamp: str = field(default_factory=now)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Location(Protocol):
+    """What Store AIP needs of a storage location."""
+
+    description: str
+
+    def find(self, aip_uuid: str) -> str | None:
+        """The stored package's path or URL, when a complete AIP with this UUID is there."""
+
+    def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
+        """Store ``source`` (and ``extra`` files such as the pointer) without overwriting."""
+
+    def verify(self, stored: str, sha256: str | None) -> FixityReport:
+        """Read the stored package back and check it."""
+
+
+class LocalLocation:
+    """A folder on a local or mounted file system."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.description = f"local folder {root}"
+
+    def _folder(self, aip_uuid: str) -> Path:
+        return self.root / quad_path(aip_uuid)
+
+    def find(self, aip_uuid: str) -> str | None:
+        folder = self._folder(aip_uuid)
+        if not folder.is_dir():
+            return None
+        for entry in sorted(folder.iterdir()):
+            if aip_uuid in entry.name and not entry.name.startswith((".", "pointer.")):
+                return str(entry)
+        return None
+
+    def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
+        folder = self._folder(aip_uuid)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for item in [*extra, source]:  # the package last: its presence means complete
+                target = folder / item.name
+                if target.exists():
+                    if not _same(item, target):
+                        raise StorageConflict(
+                            f"{target} already exists with different content; stored AIPs "
+                            "are never overwritten"
+                        )
+                    continue
+                partial = folder / f".{item.name}.partial"
+                remove_tree(partial)
+                if item.is_dir():
+                    shutil.copytree(item, partial)
+                else:
+                    shutil.copy2(item, partial)
+                partial.rename(target)
+        except OSError as exc:
+            raise StorageUnavailable(f"Cannot write to {self.description}: {exc}") from exc
+        return str(folder / source.name)
+
+    def verify(self, stored: str, sha256: str | None) -> FixityReport:
+        path = Path(stored)
+        if not path.exists():
+            report = FixityReport(False, f"{stored} is missing")
+            report.failures["files"]["missing"].append(stored)
+            return report
+        if path.is_dir():
+            return verify_bag(path)
+        actual = file_digest(path)
+        if actual != sha256:
+            report = FixityReport(False, f"{path.name}: sha256 {actual}, expected {sha256}")
+            report.failures["files"]["changed"].append(path.name)
+            return report
+        return FixityReport(True, f"{path.name}: sha256 {actual} matches")
+
+
+def verify_bag(path: Path, processes: int = 2) -> FixityReport:
+    """Validate a bag completely (every checksum), in Archivematica's report shape."""
+    try:
+        bagit.Bag(str(path)).validate(processes=processes)
+    except bagit.BagValidationError as exc:
+        report = FixityReport(False, f"{path.name}: {exc.message}")
+        files = report.failures["files"]
+        for detail in exc.details:
+            if isinstance(detail, bagit.ChecksumMismatch):
+                files["changed"].append(detail.path)
+            elif isinstance(detail, bagit.FileMissing):
+                files["missing"].append(detail.path)
+            elif isinstance(detail, bagit.UnexpectedFile):
+                files["untracked"].append(detail.path)
+        return report
+    except bagit.BagError as exc:
+        return FixityReport(False, f"{path.name}: {exc}")
+    return FixityReport(True, f"{path.name}: bag valid")
+
+
+def _same(source: Path, target: Path) -> bool:
+    """Whether an existing stored item holds what we were about to store."""
+    if source.is_dir() != target.is_dir():
+        return False
+    if source.is_dir():
+        manifest = "manifest-sha256.txt"
+        return (source / manifest).read_bytes() == (target / manifest).read_bytes() \
+            if (target / manifest).exists() else False
+    return file_digest(source) == file_digest(target)
