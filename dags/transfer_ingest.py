@@ -25,9 +25,9 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import Param, chain, dag
-from preservation_airflow.operators import MicroServiceOperator
 
 from preservation import processing_config
+from preservation_airflow.operators import MicroServiceOperator
 
 
 def stage(service: str, name: str) -> MicroServiceOperator:

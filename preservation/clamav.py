@@ -55,9 +55,13 @@ class Clamd:
     def version(self) -> tuple[str, str]:
         """(engine version, signature version) from clamd's VERSION answer."""
         try:
-            return _split_version(self._command(b"VERSION"), None)
+            answer = self._command(b"VERSION")
         except OSError as exc:
             raise ToolError(f"clamd stopped answering on {self.socket_path}: {exc}") from exc
+        engine, _, definitions = answer.partition("/")
+        # clamd may run on another host: it knows its databases, we do not.
+        return engine.strip(), definitions or "unofficial databases only (no official version)"
+
 
     def scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
         results: dict[Path, ScanResult] = {}

@@ -18,7 +18,8 @@ from preservation.errors import StepNotApplicable
 from preservation.package import Package
 from preservation.premis import Event
 from preservation.safe_extract import remove_tree
-from preservation.tools import file_digest, require, run as run_tool
+from preservation.tools import file_digest, require
+from preservation.tools import run as run_tool
 
 NAME = "Compress AIP"
 

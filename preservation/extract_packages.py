@@ -10,7 +10,6 @@ are extracted in turn, down to ``max_nesting`` levels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from preservation import (
     assign_file_uuids,
@@ -23,8 +22,8 @@ from preservation.errors import StepNotApplicable, UnsafeArchive
 from preservation.fsutil import merge_log
 from preservation.package import ARCHIVE_SUFFIXES, Package
 from preservation.premis import Event
-from preservation.state import FileRecord
 from preservation.safe_extract import archive_kind, extract
+from preservation.state import FileRecord
 
 NAME = "Extract packages"
 SUFFIX = "-extracted"

@@ -13,11 +13,11 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+from preservation import SOFTWARE_ID, SOFTWARE_NAME
 from preservation.premis import Agent, stable_uuid
 from preservation.processing_config import ProcessingConfig
 from preservation.settings import Settings
 from preservation.state import State
-from preservation import SOFTWARE_ID, SOFTWARE_NAME
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9\-_.()]")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar", ".7z")

@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 from preservation.errors import StorageUnavailable, TransferInvalid, UnsafeArchive
 from preservation.package import Package
-from preservation.safe_extract import archive_kind, check_tree, extract, remove_tree
 from preservation.premis import now
+from preservation.safe_extract import archive_kind, check_tree, extract, remove_tree
 
 NAME = "Receive transfer"
 

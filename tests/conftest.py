@@ -1,0 +1,182 @@
+"""Shared fixtures: real tools, real files, nothing of ours mocked.
+
+* ``clamav_database``: a ClamAV signature database built with ClamAV's own ``sigtool``
+  (EICAR's MD5 signature and a body signature for a test marker string); production
+  uses freshclam's official databases instead.
+* ``clamd``: a real clamd daemon on a Unix socket, loading that database.
+* ``home``: an isolated ``PRESERVATION_HOME`` whose scanner is clamscan with the test
+  database (tests that want clamd request the ``clamd`` fixture too).
+* ``make_transfer``: builds transfer packages (folder or zip) from a dict of files.
+* ``new_package`` / ``run_until``: a Package for a source and the micro-services run in
+  the DAG's order up to a given one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from preservation import processing_config
+from preservation.errors import StepNotApplicable
+from preservation.package import Package, PackageRef
+from preservation.settings import load_settings
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SCHEMA = SHARED / "schemas" / "aip-mets.xsd"
+# EICAR's test string, assembled at run time so no file in the repository is "infected".
+EICAR = ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").encode()
+TEST_MARKER = b"PRESERVATION-PIPELINE-TEST-MALWARE-MARKER"
+
+#: The micro-services in the order transfer_ingest runs them.
+STAGES = (
+    "receive_transfer", "verify_transfer_compliance", "assign_file_uuids",
+    "verify_transfer_checksums", "scan_for_viruses", "change_filenames",
+    "identify_file_formats", "extract_packages", "create_sip", "generate_aip_mets",
+    "add_readme", "prepare_aip", "compress_aip", "store_aip", "clean_up",
+)
+
+CATALOGUED_CSV = "filename,dc.identifier,dc.title\nobjects/,PP/MDM/A/3/1a,Papers\n"
+ACCESSION_CSV = "filename,collection_reference,accession_number\nobjects/,SA/TIH,2314_2\n"
+
+
+@pytest.fixture(scope="session")
+def clamav_database(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("clamav-db")
+    work = tmp_path_factory.mktemp("clamav-src")
+    (work / "eicar.com").write_bytes(EICAR)
+    hdb = subprocess.run(["sigtool", "--md5", str(work / "eicar.com")], check=True,
+                         capture_output=True, text=True).stdout
+    (folder / "test.hdb").write_text(hdb.replace("eicar.com", "Eicar-Test-Signature"))
+    (work / "marker").write_bytes(TEST_MARKER)
+    hexed = subprocess.run(["sigtool", "--hex-dump"], input=TEST_MARKER, check=True,
+                           capture_output=True).stdout.decode().strip()
+    (folder / "test.ndb").write_text(f"Preservation.Test.Marker:0:*:{hexed}\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory, clamav_database) -> str:
+    folder = tmp_path_factory.mktemp("clamd")
+    sock = folder / "clamd.sock"
+    conf = folder / "clamd.conf"
+    conf.write_text(
+        f"LocalSocket {sock}\nDatabaseDirectory {clamav_database}\nForeground true\n"
+        f"User root\nLogFile {folder / 'clamd.log'}\nMaxQueue 100\n"
+    )
+    process = subprocess.Popen(["clamd", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not sock.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"clamd did not start: {(folder / 'clamd.log').read_text()}")
+        time.sleep(0.1)
+    yield str(sock)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, clamav_database):
+    """An isolated PRESERVATION_HOME; ClamAV runs as clamscan on the test database."""
+    monkeypatch.setenv("PRESERVATION_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLAMAV_DATABASE", str(clamav_database))
+    monkeypatch.setenv("CLAMD_SOCKET", str(tmp_path / "no-clamd.sock"))
+    monkeypatch.setenv("PRESERVATION_WORKERS", "2")
+    return load_settings()
+
+
+@pytest.fixture
+def make_transfer(tmp_path):
+    """Build a transfer: ``make_transfer({"a.txt": b"..."}, as_zip=True)``.
+
+    ``metadata`` defaults to a catalogued metadata.csv; pass ``None`` to leave it out or
+    a dict of extra metadata files. Values may be bytes, str or None (empty folder).
+    """
+    def build(files: dict[str, bytes | str | None], metadata: dict[str, str] | None | str = "",
+              as_zip: bool = False, name: str | None = None) -> Path:
+        name = name or f"transfer{uuid.uuid4().hex[:6]}"
+        folder = tmp_path / "sources" / name
+        entries = dict(files)
+        if metadata == "":
+            metadata = {"metadata.csv": CATALOGUED_CSV}
+        for meta_name, text in (metadata or {}).items():
+            entries[f"metadata/{meta_name}"] = text
+        for rel, content in entries.items():
+            path = folder / rel
+            if content is None:
+                path.mkdir(parents=True, exist_ok=True)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.encode() if isinstance(content, str) else content)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not as_zip:
+            return folder
+        archive = tmp_path / "sources" / f"{name}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(folder.rglob("*")):
+                rel = path.relative_to(folder).as_posix()
+                zf.write(path, rel + ("/" if path.is_dir() else ""))
+        shutil.rmtree(folder)
+        return archive
+
+    return build
+
+
+@pytest.fixture
+def new_package(home):
+    """``new_package(source, config="automated")`` -> a Package for a fresh run."""
+    made = []
+
+    def build(source: Path | str, config: str = "automated", run_key: str | None = None):
+        ref = PackageRef.for_run(str(source), run_key or f"test/{uuid.uuid4()}")
+        package = Package(ref, load_settings(), processing_config.load(config), "tester")
+        made.append(package)
+        return package
+
+    yield build
+    for package in made:
+        package.close()
+
+
+def run_stage(package: Package, service: str, source: str | Path | None = None):
+    """Run one micro-service as the DAG would; returns its result or the skip reason."""
+    import importlib
+
+    module = importlib.import_module(f"preservation.{service}")
+    try:
+        if service == "receive_transfer":
+            return module.run(package, str(source))
+        return module.run(package)
+    except StepNotApplicable as reason:
+        return reason
+
+
+@pytest.fixture
+def run_until():
+    """``run_until(package, source, "create_sip")`` runs the stages up to and including it."""
+    def run(package: Package, source, last: str):
+        results = {}
+        for service in STAGES[: STAGES.index(last) + 1]:
+            results[service] = run_stage(package, service, source)
+        return results
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def mets_schema():
+    from lxml import etree
+
+    return etree.XMLSchema(etree.parse(str(SCHEMA)))
+
+
+def pytest_configure(config):
+    os.environ.setdefault("PRESERVATION_TASK_RETRIES", "0")
