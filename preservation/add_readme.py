@@ -74,10 +74,15 @@ def run(package: Package) -> ReadmeResult:
     """Write ``data/README.html`` (no PREMIS event)."""
     state = package.state
     path = package.sip_data / "README.html"
-    atomic_write_text(path, TEMPLATE.format(
-        name=html.escape(package.ref.aip_name), software=html.escape(SOFTWARE_ID),
-        aip_uuid=package.ref.aip_uuid,
-        external=html.escape(state.meta("external_identifier") or package.ref.aip_uuid),
-        transfer=html.escape(package.ref.transfer_dirname), files=len(state.files()),
-    ))
+    atomic_write_text(
+        path,
+        TEMPLATE.format(
+            name=html.escape(package.ref.aip_name),
+            software=html.escape(SOFTWARE_ID),
+            aip_uuid=package.ref.aip_uuid,
+            external=html.escape(state.meta("external_identifier") or package.ref.aip_uuid),
+            transfer=html.escape(package.ref.transfer_dirname),
+            files=len(state.files()),
+        ),
+    )
     return ReadmeResult(str(path))

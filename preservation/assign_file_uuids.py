@@ -35,19 +35,26 @@ def run(package: Package) -> AssignResult:
     paths = [
         (p.relative_to(root).as_posix(), group)
         for folder, group in (("objects", "original"), ("metadata", "metadata"))
-        for p in sorted((root / folder).rglob("*")) if p.is_file()
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
     ]
     records = register(package, paths)
     events = checksum(package, records, root)
     return AssignResult(len(records), sum(r.size or 0 for r in records), events)
 
 
-def register(package: Package, paths: Sequence[tuple[str, str]],
-             parent_uuid: str | None = None) -> list[FileRecord]:
+def register(
+    package: Package, paths: Sequence[tuple[str, str]], parent_uuid: str | None = None
+) -> list[FileRecord]:
     """Give each (path, file group) a UUID, keeping the UUID of any path already known."""
     package.state.add_files(
-        FileRecord(uuid=str(uuid.uuid4()), path=path, original_path=path, file_group=group,
-                   parent_uuid=parent_uuid)
+        FileRecord(
+            uuid=str(uuid.uuid4()),
+            path=path,
+            original_path=path,
+            file_group=group,
+            parent_uuid=parent_uuid,
+        )
         for path, group in paths
     )
     wanted = {path for path, _ in paths}
@@ -65,15 +72,21 @@ def checksum(package: Package, records: Sequence[FileRecord], root: Path) -> int
     sizes = [(root / r.path).stat().st_size for r in todo]
     for record, digest, size in zip(todo, sums, sizes):
         record.sha256, record.size = digest, size
-    package.state.update_files("sha256 = ?, size = ?",
-                               ((r.sha256, r.size, r.uuid) for r in todo))
+    package.state.update_files("sha256 = ?, size = ?", ((r.sha256, r.size, r.uuid) for r in todo))
     accession = package.state.meta("accession_number") or ""
     events = []
     for record in todo:
         events.append(Event(record.uuid, premis.INGESTION))
-        events.append(Event(record.uuid, premis.MESSAGE_DIGEST_CALCULATION,
-                            detail=DIGEST_DETAIL, outcome_note=record.sha256))
+        events.append(
+            Event(
+                record.uuid,
+                premis.MESSAGE_DIGEST_CALCULATION,
+                detail=DIGEST_DETAIL,
+                outcome_note=record.sha256,
+            )
+        )
         if accession:
-            events.append(Event(record.uuid, premis.REGISTRATION,
-                                outcome_note=f"accession#{accession}"))
+            events.append(
+                Event(record.uuid, premis.REGISTRATION, outcome_note=f"accession#{accession}")
+            )
     return package.state.record_events(events)

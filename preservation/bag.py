@@ -38,8 +38,9 @@ def write_bag(root: Path, known: dict[str, str], info: dict[str, str], workers: 
     ``known`` maps payload paths (``data/…``) to sha256 digests already computed.
     Returns the bag-info fields written.
     """
-    payload = sorted(p.relative_to(root).as_posix() for p in (root / "data").rglob("*")
-                     if p.is_file())
+    payload = sorted(
+        p.relative_to(root).as_posix() for p in (root / "data").rglob("*") if p.is_file()
+    )
     todo = [p for p in payload if p not in known]
     sums = dict(known)
     sums.update(zip(todo, digests([root / p for p in todo], workers)))
@@ -52,10 +53,12 @@ def write_bag(root: Path, known: dict[str, str], info: dict[str, str], workers: 
         **info,
     }
     atomic_write_text(root / "bagit.txt", BAGIT_TXT)
-    atomic_write_text(root / "manifest-sha256.txt",
-                      "".join(f"{sums[p]}  {encode_path(p)}\n" for p in payload))
+    atomic_write_text(
+        root / "manifest-sha256.txt", "".join(f"{sums[p]}  {encode_path(p)}\n" for p in payload)
+    )
     atomic_write_text(root / "bag-info.txt", "".join(f"{k}: {v}\n" for k, v in fields.items()))
     tags = ("bag-info.txt", "bagit.txt", "manifest-sha256.txt")
-    atomic_write_text(root / "tagmanifest-sha256.txt",
-                      "".join(f"{file_digest(root / t)}  {t}\n" for t in tags))
+    atomic_write_text(
+        root / "tagmanifest-sha256.txt", "".join(f"{file_digest(root / t)}  {t}\n" for t in tags)
+    )
     return fields

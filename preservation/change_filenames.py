@@ -56,13 +56,20 @@ def run(package: Package) -> RenameResult:
         if current.exists():
             current.rename(root / new_path)
     renamed = dict(plan)
-    changes = [(r, renamed[r.path]) for r in package.state.files("path LIKE 'objects/%'")
-               if r.path in renamed]
+    changes = [
+        (r, renamed[r.path])
+        for r in package.state.files("path LIKE 'objects/%'")
+        if r.path in renamed
+    ]
     package.state.update_files("path = ?", ((new, r.uuid) for r, new in changes))
     package.state.record_events(
-        Event(r.uuid, premis.FILENAME_CHANGE, detail=DETAIL,
-              outcome_note=f'Original name="%transferDirectory%{r.path}"; '
-                           f'cleaned up name="%transferDirectory%{new}"')
+        Event(
+            r.uuid,
+            premis.FILENAME_CHANGE,
+            detail=DETAIL,
+            outcome_note=f'Original name="%transferDirectory%{r.path}"; '
+            f'cleaned up name="%transferDirectory%{new}"',
+        )
         for r, new in changes
     )
     merge_log(root / "logs" / LOG, (f"{old} -> {new}" for old, new in plan))

@@ -62,11 +62,10 @@ class Clamd:
         # clamd may run on another host: it knows its databases, we do not.
         return engine.strip(), definitions or "unofficial databases only (no official version)"
 
-
     def scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
         results: dict[Path, ScanResult] = {}
         for start in range(0, len(paths), SESSION_BATCH):
-            batch = paths[start:start + SESSION_BATCH]
+            batch = paths[start : start + SESSION_BATCH]
             try:
                 with self._connect() as sock:
                     sock.sendall(b"zIDSESSION\0")
@@ -81,7 +80,7 @@ class Clamd:
                 if not number.isdigit() or not 0 < int(number) <= len(batch):
                     raise ToolError(f"clamd answered something unexpected: {reply[:200]}")
                 path = batch[int(number) - 1]
-                results[path] = _parse_verdict(rest[len(str(path)) + 2:])
+                results[path] = _parse_verdict(rest[len(str(path)) + 2 :])
         return results
 
 
@@ -100,8 +99,7 @@ class Clamscan:
         return args
 
     def version(self) -> tuple[str, str]:
-        return _split_version(run(self._base() + ["--version"], 60).stdout.strip(),
-                              self.database)
+        return _split_version(run(self._base() + ["--version"], 60).stdout.strip(), self.database)
 
     def scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
         if not paths:
@@ -110,8 +108,11 @@ class Clamscan:
             listing.write("\n".join(str(p) for p in paths) + "\n")
             listing.flush()
             # Exit 1 means "virus found", 2 "some error": both are answers, read the lines.
-            result = run(self._base() + ["--no-summary", "--stdout", f"--file-list={listing.name}"],
-                         self.timeout, ok_codes=(0, 1, 2))
+            result = run(
+                self._base() + ["--no-summary", "--stdout", f"--file-list={listing.name}"],
+                self.timeout,
+                ok_codes=(0, 1, 2),
+            )
         wanted = {str(p): p for p in paths}
         results: dict[Path, ScanResult] = {}
         for line in result.stdout.splitlines():

@@ -28,10 +28,14 @@ def run(package: Package, location: Location | None = None) -> CleanResult:
             "the working copies are kept until it is"
         )
     package.close()
-    targets = [package.transfer_dir, package.sip_dir, package.state_path,
-               package.state_path.with_name(package.state_path.name + "-wal"),
-               package.state_path.with_name(package.state_path.name + "-shm"),
-               compress_aip.pointer_path(package)]
+    targets = [
+        package.transfer_dir,
+        package.sip_dir,
+        package.state_path,
+        package.state_path.with_name(package.state_path.name + "-wal"),
+        package.state_path.with_name(package.state_path.name + "-shm"),
+        compress_aip.pointer_path(package),
+    ]
     if package.config.compression != "uncompressed":
         targets.append(compress_aip.package_path(package))
     removed = [str(t) for t in targets if t.exists()]

@@ -41,8 +41,14 @@ def ensure_database(env: dict[str, str], log) -> None:
     if marker.exists() and marker.read_text() == wanted:
         return
     home.mkdir(parents=True, exist_ok=True)
-    subprocess.run([_airflow(env), "db", "migrate"], env=env, check=True, stdout=log,
-                   stderr=subprocess.STDOUT, timeout=600)
+    subprocess.run(
+        [_airflow(env), "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        timeout=600,
+    )
     marker.write_text(wanted)
 
 
@@ -61,10 +67,21 @@ def ingest(args: argparse.Namespace) -> int:
         try:
             ensure_database(env, log)
             subprocess.run(
-                [sys.executable, "-m", "preservation_airflow.ingest_runner",
-                 "--transfer", source, "--processing-config", args.processing_config,
-                 "--result", str(result_file)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout,
+                [
+                    sys.executable,
+                    "-m",
+                    "preservation_airflow.ingest_runner",
+                    "--transfer",
+                    source,
+                    "--processing-config",
+                    args.processing_config,
+                    "--result",
+                    str(result_file),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=args.timeout,
             )
             result = json.loads(result_file.read_text()) if result_file.exists() else None
         except (subprocess.SubprocessError, OSError) as exc:
@@ -75,8 +92,10 @@ def ingest(args: argparse.Namespace) -> int:
     if result["status"] == "stored":
         print(f"Stored AIP {result['aip_uuid']} at {result['aip_path']}")
     else:
-        print(f"Transfer failed at {result.get('failed_task', '?')}: {result.get('reason')}",
-              file=sys.stderr)
+        print(
+            f"Transfer failed at {result.get('failed_task', '?')}: {result.get('reason')}",
+            file=sys.stderr,
+        )
     print(f"Airflow log: {log_path}")
     print(json.dumps(result))
     return 0 if result["status"] == "stored" else 1
@@ -92,10 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("ingest", help="ingest one transfer (.zip or folder)")
     run.add_argument("path", help="path or URL of the transfer: a .zip or a folder")
-    run.add_argument("--processing-config", default="default",
-                     choices=processing_config.available())
-    run.add_argument("--timeout", type=int, default=24 * 3600,
-                     help="stop waiting after this many seconds")
+    run.add_argument(
+        "--processing-config", default="default", choices=processing_config.available()
+    )
+    run.add_argument(
+        "--timeout", type=int, default=24 * 3600, help="stop waiting after this many seconds"
+    )
     run.set_defaults(handler=ingest)
     passthrough = commands.add_parser("airflow", help="run the Airflow CLI on the embedded default")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)

@@ -70,24 +70,41 @@ def run(package: Package) -> CompressResult:
         version = f"Python tarfile {tarfile.version}"
     else:
         seven = require("7z")
-        run_tool([seven, "a", "-t7z", "-bd", "-y", f"-m0={algorithm}",
-                  f"-mx={config.compression_level}", "-mmt=on", str(partial), str(source)],
-                 package.settings.tool_timeout)
+        run_tool(
+            [
+                seven,
+                "a",
+                "-t7z",
+                "-bd",
+                "-y",
+                f"-m0={algorithm}",
+                f"-mx={config.compression_level}",
+                "-mmt=on",
+                str(partial),
+                str(source),
+            ],
+            package.settings.tool_timeout,
+        )
         version = _seven_zip_version(seven)
     partial.rename(target)
     digest, size = file_digest(target), target.stat().st_size
-    event = Event(package.ref.aip_uuid, premis.COMPRESSION,
-                  detail=f'program="{program}"; version="{version}"; algorithm="{algorithm}"; '
-                         f'level="{config.compression_level}"',
-                  outcome="Pass", outcome_note=f"{target.name} sha256 {digest}")
+    event = Event(
+        package.ref.aip_uuid,
+        premis.COMPRESSION,
+        detail=f'program="{program}"; version="{version}"; algorithm="{algorithm}"; '
+        f'level="{config.compression_level}"',
+        outcome="Pass",
+        outcome_note=f"{target.name} sha256 {digest}",
+    )
     package.state.record_events([event])
-    pointer = mets.build_pointer(package, target.name, digest, size, puid, format_name,
-                                 program, version, [event])
+    pointer = mets.build_pointer(
+        package, target.name, digest, size, puid, format_name, program, version, [event]
+    )
     mets.write(pointer, pointer_path(package))
     return CompressResult(str(target), str(pointer_path(package)), digest, size)
 
 
 def _seven_zip_version(seven: str) -> str:
     banner = run_tool([seven], 60).stdout
-    line = next((l for l in banner.splitlines() if l.startswith(("7-Zip", "p7zip"))), "7-Zip")
+    line = next((x for x in banner.splitlines() if x.startswith(("7-Zip", "p7zip"))), "7-Zip")
     return line.split(":")[0].strip()

@@ -42,16 +42,22 @@ def run(package: Package) -> SipResult:
 
     # Metadata files move from metadata/… to objects/metadata/transfers/<transfer>/….
     prefix = f"{package.transfer_metadata_in_sip.as_posix()}/"
-    package.state.update_files("path = ?", (
-        (prefix + r.path.removeprefix("metadata/"), r.uuid)
-        for r in package.state.files("path LIKE 'metadata/%'")
-    ))
+    package.state.update_files(
+        "path = ?",
+        (
+            (prefix + r.path.removeprefix("metadata/"), r.uuid)
+            for r in package.state.files("path LIKE 'metadata/%'")
+        ),
+    )
 
     documentation = package.submission_documentation_in_sip / "METS.xml"
     records = package.state.files("file_group = 'original'")
     scope = mets.MetsScope(
-        label=package.ref.transfer_dirname, object_uuid=package.ref.transfer_uuid,
-        original_name=package.ref.transfer_dirname, root=transfer, file_groups=("original",),
+        label=package.ref.transfer_dirname,
+        object_uuid=package.ref.transfer_uuid,
+        original_name=package.ref.transfer_dirname,
+        root=transfer,
+        file_groups=("original",),
     )
     tree = mets.build(package, scope, records, package.state.events_by_subject())
     mets.write(tree, data / documentation)
@@ -61,8 +67,9 @@ def run(package: Package) -> SipResult:
     package.state.set_meta(sip_created="1")
     # The transfer METS is new on every attempt: register it (same UUID on a retry) and
     # checksum it afresh.
-    [doc] = assign_file_uuids.register(package, [(documentation.as_posix(),
-                                                  "submissionDocumentation")])
+    [doc] = assign_file_uuids.register(
+        package, [(documentation.as_posix(), "submissionDocumentation")]
+    )
     package.state.update_files("sha256 = NULL, identified = 0", [(doc.uuid,)])
     fresh = package.state.files("sha256 IS NULL")
     assign_file_uuids.checksum(package, fresh, package.sip_data)

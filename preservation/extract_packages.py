@@ -58,7 +58,8 @@ def run(package: Package) -> ExtractResult:
     packages = files = 0
     for level in range(settings.limits.max_nesting + 1):
         candidates = [
-            (r, kind) for r in package.state.files("file_group = 'original' AND extracted = 0")
+            (r, kind)
+            for r in package.state.files("file_group = 'original' AND extracted = 0")
             if is_package(r) and (kind := archive_kind(root / r.path))
         ]
         if not candidates:
@@ -77,19 +78,24 @@ def run(package: Package) -> ExtractResult:
             paths = [p.relative_to(root).as_posix() for p in members]
             by_parent[record.uuid] = paths
             new_paths += [(p, "original") for p in paths]
-            merge_log(root / "logs" / LOG, [f"{record.path}: {len(paths)} files -> "
-                                            f"{target.relative_to(root).as_posix()}/"])
+            merge_log(
+                root / "logs" / LOG,
+                [f"{record.path}: {len(paths)} files -> {target.relative_to(root).as_posix()}/"],
+            )
         for parent_uuid, paths in by_parent.items():
             assign_file_uuids.register(package, [(p, "original") for p in paths], parent_uuid)
         parents = {r.uuid: r for r, _ in candidates}
         fresh = [r for r in package.state.files("sha256 IS NULL")]
         assign_file_uuids.checksum(package, fresh, root)
         package.state.record_events(
-            Event(r.uuid, premis.UNPACKING,
-                  detail=f'program="7-Zip/tarfile"; package="{parents[r.parent_uuid].path}"',
-                  outcome_note=f"Unpacked from: {parents[r.parent_uuid].path} "
-                               f"({r.parent_uuid})")
-            for r in fresh if r.parent_uuid in parents
+            Event(
+                r.uuid,
+                premis.UNPACKING,
+                detail=f'program="7-Zip/tarfile"; package="{parents[r.parent_uuid].path}"',
+                outcome_note=f"Unpacked from: {parents[r.parent_uuid].path} ({r.parent_uuid})",
+            )
+            for r in fresh
+            if r.parent_uuid in parents
         )
         package.state.update_files("extracted = 1", ((uuid,) for uuid in parents))
         if package.config.delete_packages_after_extraction:

@@ -27,8 +27,7 @@ def run(package: Package) -> MetsResult:
     data = package.sip_data
     records = package.state.files()
     known = {r.path for r in records}
-    on_disk = {p.relative_to(data).as_posix() for p in (data / "objects").rglob("*")
-               if p.is_file()}
+    on_disk = {p.relative_to(data).as_posix() for p in (data / "objects").rglob("*") if p.is_file()}
     strays = sorted(on_disk - known)
     missing = sorted(known - on_disk)
     if strays or missing:
@@ -38,10 +37,14 @@ def run(package: Package) -> MetsResult:
             + [f"{p}: registered but not on disk" for p in missing],
         )
     scope = mets.MetsScope(
-        label=package.ref.aip_name, object_uuid=package.ref.aip_uuid,
-        original_name=package.ref.aip_name, root=data, file_groups=mets.FILE_GROUPS,
+        label=package.ref.aip_name,
+        object_uuid=package.ref.aip_uuid,
+        original_name=package.ref.aip_name,
+        root=data,
+        file_groups=mets.FILE_GROUPS,
     )
     events = package.state.events_by_subject()
     mets.write(mets.build(package, scope, records, events), package.mets_path)
-    return MetsResult(str(package.mets_path), len(records),
-                      sum(len(events.get(r.uuid, [])) for r in records))
+    return MetsResult(
+        str(package.mets_path), len(records), sum(len(events.get(r.uuid, [])) for r in records)
+    )

@@ -45,12 +45,14 @@ def identify(package: Package, records: Sequence[FileRecord]) -> IdentifyResult:
     """Identify ``records``; records ``format identification`` events."""
     root = package.current_dir()
     paths = [str(root / r.path) for r in records]
-    report = pygfried.identify_many(paths, workers=package.settings.workers) if paths else {
-        "siegfried": pygfried.version(), "identifiers": []}
+    report = (
+        pygfried.identify_many(paths, workers=package.settings.workers)
+        if paths
+        else {"siegfried": pygfried.version(), "identifiers": []}
+    )
     by_path = {f["filename"]: f for f in report.get("files", [])}
     signatures = "; ".join(i["details"] for i in report.get("identifiers", []))
-    detail = (f'program="Siegfried"; version="{report["siegfried"]}"; '
-              f'signatures="{signatures}"')
+    detail = f'program="Siegfried"; version="{report["siegfried"]}"; signatures="{signatures}"'
     events, updates, log = [], [], []
     unknown = 0
     for record, path in zip(records, paths):
@@ -60,15 +62,30 @@ def identify(package: Package, records: Sequence[FileRecord]) -> IdentifyResult:
         if puid == UNKNOWN:
             unknown += 1
             note = result.get("errors") or match.get("warning") or "no match"
-            events.append(Event(record.uuid, premis.FORMAT_IDENTIFICATION, detail=detail,
-                                outcome="Not identified", outcome_note=note))
+            events.append(
+                Event(
+                    record.uuid,
+                    premis.FORMAT_IDENTIFICATION,
+                    detail=detail,
+                    outcome="Not identified",
+                    outcome_note=note,
+                )
+            )
         else:
-            events.append(Event(record.uuid, premis.FORMAT_IDENTIFICATION, detail=detail,
-                                outcome="Positive", outcome_note=puid))
+            events.append(
+                Event(
+                    record.uuid,
+                    premis.FORMAT_IDENTIFICATION,
+                    detail=detail,
+                    outcome="Positive",
+                    outcome_note=puid,
+                )
+            )
         updates.append((puid, match.get("format", ""), match.get("version", ""), record.uuid))
         log.append(f"{record.path} ({record.uuid}): {puid} {match.get('format', '')}".rstrip())
-    package.state.update_files("puid = ?, format_name = ?, format_version = ?, identified = 1",
-                               updates)
+    package.state.update_files(
+        "puid = ?, format_name = ?, format_version = ?, identified = 1", updates
+    )
     package.state.record_events(events)
     merge_log(package.transfer_dir / "logs" / LOG, log)
     return IdentifyResult(len(records), unknown, f"Siegfried {report['siegfried']}")

@@ -27,13 +27,25 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 DCTERMS_NS = "http://purl.org/dc/terms/"
-NSMAP = {"mets": METS_NS, "premis": PREMIS_NS, "xlink": XLINK_NS, "xsi": XSI_NS,
-         "dc": DC_NS, "dcterms": DCTERMS_NS}
+NSMAP = {
+    "mets": METS_NS,
+    "premis": PREMIS_NS,
+    "xlink": XLINK_NS,
+    "xsi": XSI_NS,
+    "dc": DC_NS,
+    "dcterms": DCTERMS_NS,
+}
 METS_LOCATION = f"{METS_NS} http://www.loc.gov/standards/mets/version1121/mets.xsd"
 PREMIS_LOCATION = f"{PREMIS_NS} http://www.loc.gov/standards/premis/v3/premis.xsd"
 FILE_GROUPS = ("original", "submissionDocumentation", "metadata")
-RIGHTS_BASIS = {"copyright": "Copyright", "license": "License", "statute": "Statute",
-                "donor": "Donor", "policy": "Policy", "other": "Other"}
+RIGHTS_BASIS = {
+    "copyright": "Copyright",
+    "license": "License",
+    "statute": "Statute",
+    "donor": "Donor",
+    "policy": "Policy",
+    "other": "Other",
+}
 
 
 def M(tag: str) -> str:
@@ -67,15 +79,16 @@ def _wrap(parent: etree._Element, section: str, section_id: str, mdtype: str) ->
 class MetsScope:
     """What a METS document describes: the AIP or the transfer it came from."""
 
-    label: str            # root div label: <name>-<uuid>
-    object_uuid: str      # the intellectual entity
+    label: str  # root div label: <name>-<uuid>
+    object_uuid: str  # the intellectual entity
     original_name: str
-    root: Path            # folder holding objects/ on disk
+    root: Path  # folder holding objects/ on disk
     file_groups: tuple[str, ...]
 
 
-def build(package: Package, scope: MetsScope, records: list[FileRecord],
-          events: dict[str, list[Event]]) -> etree._ElementTree:
+def build(
+    package: Package, scope: MetsScope, records: list[FileRecord], events: dict[str, list[Event]]
+) -> etree._ElementTree:
     """The METS document for ``records`` (with their ``events``) within ``scope``."""
     mets = etree.Element(M("mets"), nsmap=NSMAP)
     mets.set(f"{{{XSI_NS}}}schemaLocation", METS_LOCATION)
@@ -89,8 +102,15 @@ def build(package: Package, scope: MetsScope, records: list[FileRecord],
     amd_ids: dict[str, str] = {}
     for number, record in enumerate(records, start=1):
         amd_ids[record.uuid] = f"amdSec_{number}"
-        _amd_section(mets, f"amdSec_{number}", record, events.get(record.uuid, []), agents,
-                     rights.get(record.uuid, []), package)
+        _amd_section(
+            mets,
+            f"amdSec_{number}",
+            record,
+            events.get(record.uuid, []),
+            agents,
+            rights.get(record.uuid, []),
+            package,
+        )
     _file_section(mets, scope, records, amd_ids)
     _struct_maps(mets, scope, records, dmd_ids)
     return etree.ElementTree(mets)
@@ -100,8 +120,9 @@ def write(tree: etree._ElementTree, path: Path) -> None:
     """Serialize a METS document (UTF-8, with declaration, indented)."""
     from preservation.fsutil import atomic_write_bytes
 
-    atomic_write_bytes(path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8",
-                                            pretty_print=True))
+    atomic_write_bytes(
+        path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    )
 
 
 def _dmd_sections(mets, package: Package, scope: MetsScope) -> list[str]:
@@ -123,8 +144,15 @@ def _dmd_sections(mets, package: Package, scope: MetsScope) -> list[str]:
     return ids
 
 
-def _amd_section(mets, amd_id: str, record: FileRecord, events: Iterable[Event],
-                 agents: list[Agent], rights: list[dict[str, str]], package: Package) -> None:
+def _amd_section(
+    mets,
+    amd_id: str,
+    record: FileRecord,
+    events: Iterable[Event],
+    agents: list[Agent],
+    rights: list[dict[str, str]],
+    package: Package,
+) -> None:
     amd = _sub(mets, M("amdSec"), ID=amd_id)
     number = amd_id.split("_")[1]
     tech = _sub(amd, M("techMD"), ID=f"techMD_{number}")
@@ -221,8 +249,11 @@ def _rights_statement(parent, row: dict[str, str], file_uuid: str) -> None:
     statement.set(f"{{{XSI_NS}}}schemaLocation", PREMIS_LOCATION)
     ident = _sub(statement, P("rightsStatementIdentifier"))
     _sub(ident, P("rightsStatementIdentifierType"), "UUID")
-    _sub(ident, P("rightsStatementIdentifierValue"),
-         stable_uuid("rights", file_uuid, row["basis"], row["grant_act"]))
+    _sub(
+        ident,
+        P("rightsStatementIdentifierValue"),
+        stable_uuid("rights", file_uuid, row["basis"], row["grant_act"]),
+    )
     basis = row["basis"]
     _sub(statement, P("rightsBasis"), RIGHTS_BASIS[basis])
 
@@ -287,8 +318,9 @@ def _rights_statement(parent, row: dict[str, str], file_uuid: str) -> None:
     _sub(link, P("linkingObjectIdentifierValue"), file_uuid)
 
 
-def _file_section(mets, scope: MetsScope, records: list[FileRecord],
-                  amd_ids: dict[str, str]) -> None:
+def _file_section(
+    mets, scope: MetsScope, records: list[FileRecord], amd_ids: dict[str, str]
+) -> None:
     section = _sub(mets, M("fileSec"))
     for group in scope.file_groups:
         members = [r for r in records if r.file_group == group]
@@ -296,25 +328,45 @@ def _file_section(mets, scope: MetsScope, records: list[FileRecord],
             continue
         grp = _sub(section, M("fileGrp"), USE=group)
         for record in members:
-            entry = _sub(grp, M("file"), ID=f"file-{record.uuid}",
-                         GROUPID=f"Group-{record.uuid}", ADMID=amd_ids[record.uuid])
-            _sub(entry, M("FLocat"), LOCTYPE="OTHER", OTHERLOCTYPE="SYSTEM",
-                 **{f"{{{XLINK_NS}}}href": record.path})
+            entry = _sub(
+                grp,
+                M("file"),
+                ID=f"file-{record.uuid}",
+                GROUPID=f"Group-{record.uuid}",
+                ADMID=amd_ids[record.uuid],
+            )
+            _sub(
+                entry,
+                M("FLocat"),
+                LOCTYPE="OTHER",
+                OTHERLOCTYPE="SYSTEM",
+                **{f"{{{XLINK_NS}}}href": record.path},
+            )
 
 
 def _struct_maps(mets, scope: MetsScope, records: list[FileRecord], dmd_ids: list[str]) -> None:
     by_path = {r.path: r for r in records}
     for number, (label, kind, pointers) in enumerate(
-        (("Archivematica default", "physical", True),
-         ("Normative Directory Structure", "logical", False)), start=1):
+        (
+            ("Archivematica default", "physical", True),
+            ("Normative Directory Structure", "logical", False),
+        ),
+        start=1,
+    ):
         struct = _sub(mets, M("structMap"), ID=f"structMap_{number}", LABEL=label, TYPE=kind)
-        top = _sub(struct, M("div"), LABEL=scope.label, TYPE="Directory",
-                   DMDID=" ".join(dmd_ids) if pointers else None)
+        top = _sub(
+            struct,
+            M("div"),
+            LABEL=scope.label,
+            TYPE="Directory",
+            DMDID=" ".join(dmd_ids) if pointers else None,
+        )
         _directory_div(top, scope.root / "objects", "objects", by_path, pointers)
 
 
-def _directory_div(parent, folder: Path, rel: str, by_path: dict[str, FileRecord],
-                   pointers: bool) -> bool:
+def _directory_div(
+    parent, folder: Path, rel: str, by_path: dict[str, FileRecord], pointers: bool
+) -> bool:
     """Add the div of ``folder``; returns False (and adds nothing) for a folder with no
     files in the default structMap, where Archivematica leaves empty directories out."""
     div = etree.Element(M("div"), LABEL=folder.name, TYPE="Directory")
@@ -333,9 +385,17 @@ def _directory_div(parent, folder: Path, rel: str, by_path: dict[str, FileRecord
     return has_files
 
 
-def build_pointer(package: Package, package_name: str, sha256: str, size: int, puid: str,
-                  format_name: str, program: str, version: str,
-                  events: list[Event]) -> etree._ElementTree:
+def build_pointer(
+    package: Package,
+    package_name: str,
+    sha256: str,
+    size: int,
+    puid: str,
+    format_name: str,
+    program: str,
+    version: str,
+    events: list[Event],
+) -> etree._ElementTree:
     """The pointer file of a compressed AIP: what the package is and how it was made."""
     mets = etree.Element(M("mets"), nsmap=NSMAP)
     mets.set(f"{{{XSI_NS}}}schemaLocation", METS_LOCATION)
@@ -369,15 +429,21 @@ def build_pointer(package: Package, package_name: str, sha256: str, size: int, p
     agents = package.agents()
     for number, event in enumerate(events, start=1):
         digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}")
-        _event(_sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:EVENT"), M("xmlData")),
-               event, agents)
+        _event(
+            _sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:EVENT"), M("xmlData")), event, agents
+        )
     for number, agent in enumerate(agents, start=len(events) + 1):
         digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}")
         _agent(_sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:AGENT"), M("xmlData")), agent)
     grp = _sub(_sub(mets, M("fileSec")), M("fileGrp"), USE="Archival Information Package")
     entry = _sub(grp, M("file"), ID=f"file-{package.ref.aip_uuid}", ADMID="amdSec_1")
-    _sub(entry, M("FLocat"), LOCTYPE="OTHER", OTHERLOCTYPE="SYSTEM",
-         **{f"{{{XLINK_NS}}}href": package_name})
+    _sub(
+        entry,
+        M("FLocat"),
+        LOCTYPE="OTHER",
+        OTHERLOCTYPE="SYSTEM",
+        **{f"{{{XLINK_NS}}}href": package_name},
+    )
     struct = _sub(mets, M("structMap"), TYPE="physical")
     div = _sub(struct, M("div"), TYPE="Archival Information Package")
     _sub(div, M("fptr"), FILEID=f"file-{package.ref.aip_uuid}")

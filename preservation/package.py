@@ -122,7 +122,11 @@ class Package:
         """The three agents linked to every event: software, organization, user."""
         return [
             Agent("preservation system", SOFTWARE_ID, SOFTWARE_NAME, "software"),
-            Agent("repository code", self.settings.organization_code,
-                  self.settings.organization_name, "organization"),
+            Agent(
+                "repository code",
+                self.settings.organization_code,
+                self.settings.organization_name,
+                "organization",
+            ),
             Agent("Airflow user", self.started_by, self.started_by, "Airflow user"),
         ]

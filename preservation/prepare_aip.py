@@ -26,8 +26,13 @@ def run(package: Package) -> BagResult:
     """Write the bag's tag files in place (no PREMIS event)."""
     known = {f"data/{r.path}": r.sha256 for r in package.state.files() if r.sha256}
     external = package.state.meta("external_identifier") or package.ref.aip_uuid
-    fields = write_bag(package.sip_dir, known, {
-        "External-Identifier": external,
-        "Internal-Sender-Identifier": package.ref.aip_uuid,
-    }, package.settings.workers)
+    fields = write_bag(
+        package.sip_dir,
+        known,
+        {
+            "External-Identifier": external,
+            "Internal-Sender-Identifier": package.ref.aip_uuid,
+        },
+        package.settings.workers,
+    )
     return BagResult(str(package.sip_dir), fields["Payload-Oxum"], external)

@@ -54,8 +54,12 @@ def run(package: Package, source: str) -> ReceiveResult:
         remove_tree(staging)
         raise
     package.state.set_meta(
-        source=source, name=package.ref.name, transfer_uuid=package.ref.transfer_uuid,
-        aip_uuid=package.ref.aip_uuid, received=now(), processing_config=package.config.name,
+        source=source,
+        name=package.ref.name,
+        transfer_uuid=package.ref.transfer_uuid,
+        aip_uuid=package.ref.aip_uuid,
+        received=now(),
+        processing_config=package.config.name,
     )
     return ReceiveResult(package.ref.transfer_uuid, package.ref.aip_uuid, str(target), count, size)
 
@@ -71,8 +75,10 @@ class _local_source:
         if parsed.scheme in ("http", "https"):
             download = self.staging / "download"
             try:
-                with urllib.request.urlopen(self.source, timeout=300) as response, \
-                        open(download, "wb") as out:
+                with (
+                    urllib.request.urlopen(self.source, timeout=300) as response,
+                    open(download, "wb") as out,
+                ):
                     shutil.copyfileobj(response, out, 1024 * 1024)
             except OSError as exc:
                 raise StorageUnavailable(f"Unable to download {self.source}: {exc}") from exc
@@ -95,8 +101,11 @@ def _unpack(package: Package, source: Path, content: Path) -> None:
         if links:
             raise UnsafeArchive(
                 f"{source.name} cannot be received safely",
-                [f"{p.relative_to(source)}: symbolic link; links are not accepted, put the file "
-                 "itself in the transfer" for p in links],
+                [
+                    f"{p.relative_to(source)}: symbolic link; links are not accepted, put the file "
+                    "itself in the transfer"
+                    for p in links
+                ],
             )
         shutil.copytree(source, content, symlinks=True)
         return

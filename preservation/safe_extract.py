@@ -83,10 +83,16 @@ def _list_zip(path: Path) -> list[Member]:
             target = ""
             if link and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 target = archive.read(info).decode("utf-8", "replace")
-            members.append(Member(
-                name=info.filename, size=info.file_size, is_dir=info.is_dir(), is_link=link,
-                link_target=target, encrypted=bool(info.flag_bits & 0x1),
-            ))
+            members.append(
+                Member(
+                    name=info.filename,
+                    size=info.file_size,
+                    is_dir=info.is_dir(),
+                    is_link=link,
+                    link_target=target,
+                    encrypted=bool(info.flag_bits & 0x1),
+                )
+            )
     return members
 
 
@@ -94,9 +100,12 @@ def _list_tar(path: Path) -> list[Member]:
     with tarfile.open(path, "r:*") as archive:
         return [
             Member(
-                name=m.name, size=m.size, is_dir=m.isdir(), is_link=m.issym() or m.islnk(),
-                link_target=m.linkname, is_special=not (m.isfile() or m.isdir() or m.issym()
-                                                        or m.islnk()),
+                name=m.name,
+                size=m.size,
+                is_dir=m.isdir(),
+                is_link=m.issym() or m.islnk(),
+                link_target=m.linkname,
+                is_special=not (m.isfile() or m.isdir() or m.issym() or m.islnk()),
             )
             for m in archive.getmembers()
         ]
@@ -106,24 +115,26 @@ def _list_7z(path: Path, timeout: int) -> list[Member]:
     seven = require("7z")
     result = run([seven, "l", "-slt", "-ba", "-p-", str(path)], timeout, ok_codes=(0, 2))
     if result.returncode != 0:
-        raise UnsafeArchive(f"Unable to read {path.name}: 7-Zip cannot open it as an archive",
-                            [result.stdout.strip()[-300:]])
+        raise UnsafeArchive(
+            f"Unable to read {path.name}: 7-Zip cannot open it as an archive",
+            [result.stdout.strip()[-300:]],
+        )
     members = []
     for block in result.stdout.strip().split("\n\n"):
-        fields = dict(
-            line.split(" = ", 1) for line in block.splitlines() if " = " in line
-        )
+        fields = dict(line.split(" = ", 1) for line in block.splitlines() if " = " in line)
         if "Path" not in fields:
             continue
         attributes = fields.get("Attributes", "")
         unix_mode = attributes.split()[-1] if attributes.split() else ""
-        members.append(Member(
-            name=fields["Path"],
-            size=int(fields.get("Size") or 0),
-            is_dir=fields.get("Folder") == "+" or attributes.startswith("D"),
-            is_link=unix_mode.startswith("l"),
-            encrypted=fields.get("Encrypted") == "+",
-        ))
+        members.append(
+            Member(
+                name=fields["Path"],
+                size=int(fields.get("Size") or 0),
+                is_dir=fields.get("Folder") == "+" or attributes.startswith("D"),
+                is_link=unix_mode.startswith("l"),
+                encrypted=fields.get("Encrypted") == "+",
+            )
+        )
     return members
 
 
@@ -137,7 +148,9 @@ def check_members(members: list[Member], label: str, limits: Limits) -> None:
         if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
             problems.append(f"{m.name}: absolute path; members must be relative to the archive")
         elif ".." in parts:
-            problems.append(f"{m.name}: path traversal ('..'); members must stay inside the archive")
+            problems.append(
+                f"{m.name}: path traversal ('..'); members must stay inside the archive"
+            )
         if m.is_link:
             where = f" pointing to {m.link_target}" if m.link_target else ""
             problems.append(
@@ -145,7 +158,9 @@ def check_members(members: list[Member], label: str, limits: Limits) -> None:
                 "in the archive"
             )
         if m.is_special:
-            problems.append(f"{m.name}: device or special file; only files and folders are accepted")
+            problems.append(
+                f"{m.name}: device or special file; only files and folders are accepted"
+            )
         if m.encrypted:
             problems.append(f"{m.name}: encrypted; send the archive without a password")
         total += m.size
@@ -175,13 +190,16 @@ def extract(path: Path, kind: str, target: Path, limits: Limits, timeout: int) -
             archive.extractall(staging, filter="data")
     else:
         seven = require("7z")
-        result = run([seven, "x", "-y", "-bd", "-p-", f"-o{staging}", str(path)], timeout,
-                     ok_codes=(0, 1, 2))
+        result = run(
+            [seven, "x", "-y", "-bd", "-p-", f"-o{staging}", str(path)], timeout, ok_codes=(0, 1, 2)
+        )
         if result.returncode != 0:
             remove_tree(staging)
-            raise UnsafeArchive(f"Unable to extract {path.name}: 7-Zip reported an error",
-                                [line for line in result.stdout.splitlines() if "ERROR" in line][:10]
-                                or [result.stderr.strip()[-300:]])
+            raise UnsafeArchive(
+                f"Unable to extract {path.name}: 7-Zip reported an error",
+                [line for line in result.stdout.splitlines() if "ERROR" in line][:10]
+                or [result.stderr.strip()[-300:]],
+            )
     check_tree(staging, path.name, limits)
     staging.rename(target)
     return members

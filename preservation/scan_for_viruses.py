@@ -48,9 +48,15 @@ def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
             errors.append(f"{record.path}: {result.signature if result else 'no answer'}")
             continue
         passed = result.status == clamav.OK
-        events.append(Event(record.uuid, premis.VIRUS_CHECK, detail=detail,
-                            outcome="Pass" if passed else "Fail",
-                            outcome_note="" if passed else result.signature))
+        events.append(
+            Event(
+                record.uuid,
+                premis.VIRUS_CHECK,
+                detail=detail,
+                outcome="Pass" if passed else "Fail",
+                outcome_note="" if passed else result.signature,
+            )
+        )
         if not passed:
             infected.append(f"{record.path}: {result.signature}")
         log.append(f"{record.path}: {result.status} {result.signature}".rstrip())

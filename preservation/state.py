@@ -103,9 +103,7 @@ class State:
     # -- package-level facts ------------------------------------------------------------
     def set_meta(self, **values: str) -> None:
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items()
-            )
+            db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items())
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -138,8 +136,7 @@ class State:
     def record_events(self, events: Iterable[Event]) -> int:
         """Record PREMIS events; recording the same event again replaces it."""
         rows = [
-            (e.identifier, e.subject, e.event_type, e.datetime, e.detail, e.outcome,
-             e.outcome_note)
+            (e.identifier, e.subject, e.event_type, e.datetime, e.detail, e.outcome, e.outcome_note)
             for e in events
         ]
         with self.transaction() as db:
@@ -168,8 +165,12 @@ def _event(row: sqlite3.Row) -> Event:
     # The key is folded into the stored identifier; rebuilding the record keeps the
     # identifier by carrying it in place of the key-derived one.
     return StoredEvent(
-        subject=row["subject"], event_type=row["event_type"], detail=row["detail"],
-        outcome=row["outcome"], outcome_note=row["outcome_note"], datetime=row["datetime"],
+        subject=row["subject"],
+        event_type=row["event_type"],
+        detail=row["detail"],
+        outcome=row["outcome"],
+        outcome_note=row["outcome_note"],
+        datetime=row["datetime"],
         stored_identifier=row["uuid"],
     )
 

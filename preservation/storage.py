@@ -25,7 +25,7 @@ from preservation.tools import file_digest
 def quad_path(aip_uuid: str) -> PurePosixPath:
     """``a1b2c3d4-…`` -> ``a1b2/c3d4/…`` (8 folders of 4 hex digits)."""
     digits = uuidlib.UUID(aip_uuid).hex
-    return PurePosixPath(*(digits[i:i + 4] for i in range(0, 32, 4)))
+    return PurePosixPath(*(digits[i : i + 4] for i in range(0, 32, 4)))
 
 
 @dataclass
@@ -34,8 +34,9 @@ class FixityReport:
 
     success: bool
     message: str
-    failures: dict = field(default_factory=lambda: {
-        "files": {"missing": [], "changed": [], "untracked": []}})
+    failures: dict = field(
+        default_factory=lambda: {"files": {"missing": [], "changed": [], "untracked": []}}
+    )
     timestamp: str = field(default_factory=now)
 
     def as_dict(self) -> dict:
@@ -142,6 +143,9 @@ def _same(source: Path, target: Path) -> bool:
         return False
     if source.is_dir():
         manifest = "manifest-sha256.txt"
-        return (source / manifest).read_bytes() == (target / manifest).read_bytes() \
-            if (target / manifest).exists() else False
+        return (
+            (source / manifest).read_bytes() == (target / manifest).read_bytes()
+            if (target / manifest).exists()
+            else False
+        )
     return file_digest(source) == file_digest(target)

@@ -47,14 +47,22 @@ def run(package: Package, location: Location | None = None) -> StoreResult:
         sha256 = file_digest(source)
     stored = location.store(source, package.ref.aip_uuid, extra)
     report = location.verify(stored, sha256)
-    package.state.record_events([Event(
-        package.ref.aip_uuid, premis.FIXITY_CHECK, key="storage",
-        detail=f'program="{SOFTWARE_ID}"; location="{location.description}"',
-        outcome="Pass" if report.success else "Fail", outcome_note=report.message,
-    )])
+    package.state.record_events(
+        [
+            Event(
+                package.ref.aip_uuid,
+                premis.FIXITY_CHECK,
+                key="storage",
+                detail=f'program="{SOFTWARE_ID}"; location="{location.description}"',
+                outcome="Pass" if report.success else "Fail",
+                outcome_note=report.message,
+            )
+        ]
+    )
     if not report.success:
-        raise BagInvalid(f"The stored AIP failed its fixity check: {report.message}",
-                         _failures(report.failures))
+        raise BagInvalid(
+            f"The stored AIP failed its fixity check: {report.message}", _failures(report.failures)
+        )
     return StoreResult(package.ref.aip_uuid, stored, location.description, report.as_dict())
 
 

@@ -22,12 +22,17 @@ def require(tool: str) -> str:
     return path
 
 
-def run(args: Sequence[str], timeout: int, ok_codes: Iterable[int] = (0,),
-        input_text: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    args: Sequence[str], timeout: int, ok_codes: Iterable[int] = (0,), input_text: str | None = None
+) -> subprocess.CompletedProcess:
     """Run a tool and capture its output; a hang or an unexpected exit is a ToolError."""
     try:
         result = subprocess.run(
-            list(args), capture_output=True, text=True, timeout=timeout, input=input_text,
+            list(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_text,
             errors="replace",
         )
     except subprocess.TimeoutExpired as exc:

@@ -13,21 +13,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DC_ELEMENTS = (
-    "title", "creator", "subject", "description", "publisher", "contributor", "date",
-    "type", "format", "identifier", "source", "language", "relation", "coverage", "rights",
+    "title",
+    "creator",
+    "subject",
+    "description",
+    "publisher",
+    "contributor",
+    "date",
+    "type",
+    "format",
+    "identifier",
+    "source",
+    "language",
+    "relation",
+    "coverage",
+    "rights",
 )
 ACCESSION_COLUMNS = ("collection_reference", "accession_number")
 
 RIGHTS_COLUMNS = (
-    "file", "basis", "status", "determination_date", "start_date", "end_date",
-    "jurisdiction", "terms", "citation", "note", "grant_act", "grant_restriction",
-    "grant_start_date", "grant_end_date", "grant_note", "doc_id_type", "doc_id_value",
+    "file",
+    "basis",
+    "status",
+    "determination_date",
+    "start_date",
+    "end_date",
+    "jurisdiction",
+    "terms",
+    "citation",
+    "note",
+    "grant_act",
+    "grant_restriction",
+    "grant_start_date",
+    "grant_end_date",
+    "grant_note",
+    "doc_id_type",
+    "doc_id_value",
     "doc_id_role",
 )
 BASES = ("copyright", "donor", "license", "other", "policy", "statute")
 COPYRIGHT_NOTES = ("In copyright", "All Rights Reserved")
-LICENSE_NOTES = ("CC-0", "CC-BY", "CC-BY-NC", "CC-BY-NC-ND", "CC-BY-SA", "CC-BY-NC-SA",
-                 "OGL", "OPL", "PDM")
+LICENSE_NOTES = (
+    "CC-0",
+    "CC-BY",
+    "CC-BY-NC",
+    "CC-BY-NC-ND",
+    "CC-BY-SA",
+    "CC-BY-NC-SA",
+    "OGL",
+    "OPL",
+    "PDM",
+)
 RESTRICTIONS = ("allow", "conditional", "disallow")
 REQUIRED_BY_BASIS = {
     "copyright": ("status", "jurisdiction", "note", "grant_act", "grant_note"),
@@ -61,7 +97,9 @@ class TransferMetadata:
         return self.catalogue_identifier or self.accession_number
 
 
-def read_metadata_csv(path: Path, expected_kind: str, problems: list[str]) -> TransferMetadata | None:
+def read_metadata_csv(
+    path: Path, expected_kind: str, problems: list[str]
+) -> TransferMetadata | None:
     """Parse ``metadata.csv``; append problems and return None when it is not usable."""
     label = "metadata/metadata.csv"
     try:
@@ -103,8 +141,11 @@ def read_metadata_csv(path: Path, expected_kind: str, problems: list[str]) -> Tr
         problems.append(
             f"{label} filename is {values['filename']!r}; it must be exactly 'objects/'"
         )
-    kind = "catalogued" if "dc.identifier" in header else (
-        "accession" if any(c in header for c in ACCESSION_COLUMNS) else None)
+    kind = (
+        "catalogued"
+        if "dc.identifier" in header
+        else ("accession" if any(c in header for c in ACCESSION_COLUMNS) else None)
+    )
     if kind is None:
         problems.append(
             f"{label} names no identifier: catalogued material needs filename,dc.identifier; "
@@ -112,8 +153,11 @@ def read_metadata_csv(path: Path, expected_kind: str, problems: list[str]) -> Tr
         )
         return None
     if expected_kind != "any" and kind != expected_kind:
-        wanted = ("filename,dc.identifier" if expected_kind == "catalogued"
-                  else "filename,collection_reference,accession_number")
+        wanted = (
+            "filename,dc.identifier"
+            if expected_kind == "catalogued"
+            else "filename,collection_reference,accession_number"
+        )
         problems.append(
             f"{label} describes {kind} material but this processing configuration expects "
             f"{expected_kind} material: its columns must be {wanted}"
@@ -192,7 +236,7 @@ def _rights_row_problems(v: dict[str, str], objects: Path) -> list[str]:
     basis = v["basis"]
     if not v["file"].startswith("objects/") or v["file"] == "objects/":
         problems.append(f"file {v['file']!r} must name a file, starting with 'objects/'")
-    elif not (objects / v["file"][len("objects/"):]).is_file():
+    elif not (objects / v["file"][len("objects/") :]).is_file():
         problems.append(f"file {v['file']!r} is not a file in the package; check its path")
     if basis not in BASES:
         problems.append(f"basis {basis!r} must be one of {', '.join(BASES)}")

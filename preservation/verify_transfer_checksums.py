@@ -49,21 +49,26 @@ def run(package: Package) -> ChecksumResult:
         for path in sorted(set(by_path) - set(listed)):
             problems.append(f"checksum.{algorithm} does not list {path}; add its checksum")
         paths = sorted(listed)
-        actual = digests([package.transfer_dir / p for p in paths], package.settings.workers,
-                         algorithm)
+        actual = digests(
+            [package.transfer_dir / p for p in paths], package.settings.workers, algorithm
+        )
         for path, digest in zip(paths, actual):
             ok = digest == listed[path]
             if not ok:
                 problems.append(
                     f"{path}: {algorithm} is {digest} but checksum.{algorithm} says {listed[path]}"
                 )
-            events.append(Event(
-                by_path[path].uuid, premis.FIXITY_CHECK, key=algorithm,
-                detail=f'program="python"; module="hashlib.{algorithm}()"; '
-                       f'file="metadata/checksum.{algorithm}"',
-                outcome="Pass" if ok else "Fail",
-                outcome_note=f"{algorithm} {digest}",
-            ))
+            events.append(
+                Event(
+                    by_path[path].uuid,
+                    premis.FIXITY_CHECK,
+                    key=algorithm,
+                    detail=f'program="python"; module="hashlib.{algorithm}()"; '
+                    f'file="metadata/checksum.{algorithm}"',
+                    outcome="Pass" if ok else "Fail",
+                    outcome_note=f"{algorithm} {digest}",
+                )
+            )
             checked += 1
     package.state.record_events(events)
     if problems:

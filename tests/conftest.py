@@ -37,10 +37,21 @@ TEST_MARKER = b"PRESERVATION-PIPELINE-TEST-MALWARE-MARKER"
 
 #: The micro-services in the order transfer_ingest runs them.
 STAGES = (
-    "receive_transfer", "verify_transfer_compliance", "assign_file_uuids",
-    "verify_transfer_checksums", "scan_for_viruses", "change_filenames",
-    "identify_file_formats", "extract_packages", "create_sip", "generate_aip_mets",
-    "add_readme", "prepare_aip", "compress_aip", "store_aip", "clean_up",
+    "receive_transfer",
+    "verify_transfer_compliance",
+    "assign_file_uuids",
+    "verify_transfer_checksums",
+    "scan_for_viruses",
+    "change_filenames",
+    "identify_file_formats",
+    "extract_packages",
+    "create_sip",
+    "generate_aip_mets",
+    "add_readme",
+    "prepare_aip",
+    "compress_aip",
+    "store_aip",
+    "clean_up",
 )
 
 CATALOGUED_CSV = "filename,dc.identifier,dc.title\nobjects/,PP/MDM/A/3/1a,Papers\n"
@@ -52,12 +63,18 @@ def clamav_database(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("clamav-db")
     work = tmp_path_factory.mktemp("clamav-src")
     (work / "eicar.com").write_bytes(EICAR)
-    hdb = subprocess.run(["sigtool", "--md5", str(work / "eicar.com")], check=True,
-                         capture_output=True, text=True).stdout
+    hdb = subprocess.run(
+        ["sigtool", "--md5", str(work / "eicar.com")], check=True, capture_output=True, text=True
+    ).stdout
     (folder / "test.hdb").write_text(hdb.replace("eicar.com", "Eicar-Test-Signature"))
     (work / "marker").write_bytes(TEST_MARKER)
-    hexed = subprocess.run(["sigtool", "--hex-dump"], input=TEST_MARKER, check=True,
-                           capture_output=True).stdout.decode().strip()
+    hexed = (
+        subprocess.run(
+            ["sigtool", "--hex-dump"], input=TEST_MARKER, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .strip()
+    )
     (folder / "test.ndb").write_text(f"Preservation.Test.Marker:0:*:{hexed}\n")
     return folder
 
@@ -71,8 +88,9 @@ def clamd(tmp_path_factory, clamav_database) -> str:
         f"LocalSocket {sock}\nDatabaseDirectory {clamav_database}\nForeground true\n"
         f"User root\nLogFile {folder / 'clamd.log'}\nMaxQueue 100\n"
     )
-    process = subprocess.Popen(["clamd", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["clamd", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while not sock.exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -100,8 +118,13 @@ def make_transfer(tmp_path):
     ``metadata`` defaults to a catalogued metadata.csv; pass ``None`` to leave it out or
     a dict of extra metadata files. Values may be bytes, str or None (empty folder).
     """
-    def build(files: dict[str, bytes | str | None], metadata: dict[str, str] | None | str = "",
-              as_zip: bool = False, name: str | None = None) -> Path:
+
+    def build(
+        files: dict[str, bytes | str | None],
+        metadata: dict[str, str] | None | str = "",
+        as_zip: bool = False,
+        name: str | None = None,
+    ) -> Path:
         name = name or f"transfer{uuid.uuid4().hex[:6]}"
         folder = tmp_path / "sources" / name
         entries = dict(files)
@@ -162,6 +185,7 @@ def run_stage(package: Package, service: str, source: str | Path | None = None):
 @pytest.fixture
 def run_until():
     """``run_until(package, source, "create_sip")`` runs the stages up to and including it."""
+
     def run(package: Package, source, last: str):
         results = {}
         for service in STAGES[: STAGES.index(last) + 1]:

@@ -27,10 +27,14 @@ def outcome(dag, run_id: str, transfer: str) -> dict:
 
     ref = PackageRef.for_run(transfer, f"{DAG_ID}/{run_id}")
     with create_session() as session:
-        states = {ti.task_id: ti.state for ti in session.scalars(
-            select(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id))}
-        xcoms = {(x.task_id, x.key): x.value for x in session.scalars(
-            select(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id))}
+        states = {
+            ti.task_id: ti.state
+            for ti in session.scalars(select(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id))
+        }
+        xcoms = {
+            (x.task_id, x.key): x.value
+            for x in session.scalars(select(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id))
+        }
     stored = xcoms.get(("store_aip", "return_value")) or {}
     compliance = xcoms.get(("verify_transfer_compliance", "return_value")) or {}
     result = {
@@ -42,13 +46,18 @@ def outcome(dag, run_id: str, transfer: str) -> dict:
         "run_id": run_id,
     }
     if result["status"] != "stored":
-        order = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") \
+        order = (
+            [t.task_id for t in dag.topological_sort()]
+            if hasattr(dag, "topological_sort")
             else list(dag.task_dict)
+        )
         failed = next((t for t in order if states.get(t) == "failed"), None) or next(
-            (t for t in order if states.get(t) not in ("success", "skipped")), None)
+            (t for t in order if states.get(t) not in ("success", "skipped")), None
+        )
         result["failed_task"] = failed
         result["reason"] = xcoms.get((failed, "failure_reason")) or (
-            f"task {failed} ended {states.get(failed)}")
+            f"task {failed} ended {states.get(failed)}"
+        )
     elif states.get("clean_up") != "success":
         result["warning"] = "the AIP is stored but the working copies were not cleaned up"
     return result
@@ -65,15 +74,25 @@ def main() -> None:
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors or DAG_ID not in bag.dags:
-        Path(args.result).write_text(json.dumps({
-            "status": "failed", "dag_id": DAG_ID, "failed_task": None,
-            "reason": f"the DAG could not be loaded: {bag.import_errors}",
-        }))
+        Path(args.result).write_text(
+            json.dumps(
+                {
+                    "status": "failed",
+                    "dag_id": DAG_ID,
+                    "failed_task": None,
+                    "reason": f"the DAG could not be loaded: {bag.import_errors}",
+                }
+            )
+        )
         return
     dag = bag.get_dag(DAG_ID)
-    run = dag.test(run_conf={"transfer": args.transfer,
-                             "processing_config": args.processing_config,
-                             "user": getpass.getuser()})
+    run = dag.test(
+        run_conf={
+            "transfer": args.transfer,
+            "processing_config": args.processing_config,
+            "user": getpass.getuser(),
+        }
+    )
     Path(args.result).write_text(json.dumps(outcome(dag, run.run_id, args.transfer)))
 
 

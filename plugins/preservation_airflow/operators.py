@@ -33,8 +33,12 @@ def started_by(context) -> str:
     """Who started the run, for the PREMIS user agent."""
     dag_run = context["dag_run"]
     conf = dag_run.conf or {}
-    return (conf.get("user") or getattr(dag_run, "triggering_user_name", None)
-            or f"airflow:{getattr(dag_run, 'run_type', 'run')}" or getpass.getuser())
+    return (
+        conf.get("user")
+        or getattr(dag_run, "triggering_user_name", None)
+        or f"airflow:{getattr(dag_run, 'run_type', 'run')}"
+        or getpass.getuser()
+    )
 
 
 def package_for(context):
@@ -77,8 +81,9 @@ class MicroServiceOperator(BaseOperator):
             package, source = package_for(context)
             self._skip_if_stored(package)
             args = (source,) if self.service == "receive_transfer" else ()
-            self.log.info("%s: %s (AIP %s)", module.NAME, package.ref.transfer_dirname,
-                          package.ref.aip_uuid)
+            self.log.info(
+                "%s: %s (AIP %s)", module.NAME, package.ref.transfer_dirname, package.ref.aip_uuid
+            )
             result = module.run(package, *args)
         except StepNotApplicable as reason:
             raise AirflowSkipException(f"{module.NAME} skipped: {reason}") from None

@@ -5,8 +5,7 @@ import bagit
 from tests.conftest import STAGES
 
 
-def test_a_folder_transfer_becomes_a_valid_stored_bag(home, make_transfer, new_package,
-                                                      run_until):
+def test_a_folder_transfer_becomes_a_valid_stored_bag(home, make_transfer, new_package, run_until):
     source = make_transfer({"a b.txt": "hello", "sub/é.txt": "world"})
     package = new_package(source, "automated")
     results = run_until(package, source, STAGES[-2])
