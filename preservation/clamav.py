@@ -122,6 +122,11 @@ class Clamscan:
             if text in wanted:
                 results[wanted[text]] = _parse_verdict(verdict)
         if result.returncode == 2 and len(results) < len(paths):
+            if "No supported database files found" in result.stderr:
+                raise ToolError(
+                    f"ClamAV has no signature database in {self.database or '/var/lib/clamav'}: "
+                    "run freshclam, or set CLAMAV_DATABASE to a folder of signatures"
+                )
             raise ToolError("clamscan failed", result.stderr.strip().splitlines()[-5:])
         return results
 

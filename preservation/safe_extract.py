@@ -166,7 +166,8 @@ def check_members(members: list[Member], label: str, limits: Limits) -> None:
         total += m.size
     if len(members) > limits.max_members:
         problems.append(
-            f"{len(members)} members, more than the limit of {limits.max_members}; split the transfer"
+            f"{len(members)} members, more than the limit of {limits.max_members}; "
+            "split the transfer"
         )
     if total > limits.max_total_bytes:
         problems.append(
