@@ -115,7 +115,17 @@ def _unpack(package: Package, source: Path, content: Path) -> None:
             f"Unable to read transfer package: {source.name} is not a zip file "
             "(File is not a zip file). Upload the transfer as a .zip archive."
         )
-    extract(source, kind, content, settings.limits, settings.tool_timeout)
+    try:
+        extract(source, kind, content, settings.limits, settings.tool_timeout)
+    except UnsafeArchive as exc:
+        unreadable = f"Unable to read {source.name}: "
+        if not exc.message.startswith(unreadable):
+            raise
+        raise UnsafeArchive(
+            f"Unable to read transfer package: {exc.message[len(unreadable) :]}. "
+            f"{source.name} is damaged or incomplete; upload it again as a .zip archive.",
+            exc.details,
+        ) from exc
 
 
 def _restructure(content: Path, staging: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 DC_ELEMENTS = (
     "title",
@@ -191,7 +191,8 @@ def read_rights_csv(path: Path, objects: Path, problems: list[str]) -> list[dict
     if not rows:
         problems.append(f"{label} is empty; remove it or add a header and rows")
         return []
-    header, data = [h.strip() for h in rows[0]], rows[1:]
+    # Spreadsheet programs end files with blank lines; they are not rows.
+    header, data = [h.strip() for h in rows[0]], [r for r in rows[1:] if r]
     before = len(problems)
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
@@ -234,9 +235,14 @@ def read_rights_csv(path: Path, objects: Path, problems: list[str]) -> list[dict
 def _rights_row_problems(v: dict[str, str], objects: Path) -> list[str]:
     problems = []
     basis = v["basis"]
+    inside = v["file"][len("objects/") :]
     if not v["file"].startswith("objects/") or v["file"] == "objects/":
         problems.append(f"file {v['file']!r} must name a file, starting with 'objects/'")
-    elif not (objects / v["file"][len("objects/") :]).is_file():
+    elif inside.startswith("/") or ".." in PurePosixPath(inside).parts:
+        problems.append(
+            f"file {v['file']!r} leaves objects/; name a file inside it, without '..' or '//'"
+        )
+    elif not (objects / inside).is_file():
         problems.append(f"file {v['file']!r} is not a file in the package; check its path")
     if basis not in BASES:
         problems.append(f"basis {basis!r} must be one of {', '.join(BASES)}")

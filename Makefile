@@ -1,0 +1,58 @@
+# The newcomer's commands: `make demo` (install everything, ingest the example transfer)
+# and `make test` (install everything, run the test suite). `make run` opens Airflow.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PRESERVATION_HOME ?= $(CURDIR)/var
+APT_PACKAGES := clamav clamav-daemon p7zip-full
+TOOLS := clamscan clamd sigtool 7z
+
+.PHONY: install tools venv demo test run lint bench clean
+
+install: tools venv
+
+# Debian packages for the external tools (root, as on the project's machines).
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing $(APT_PACKAGES) (missing:$$missing)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+# Ingest the bundled example transfer on the embedded default (SQLite Airflow, local
+# AIP store under var/). Offline machines have no ClamAV signatures (freshclam cannot
+# download them): the demo then builds a test database holding EICAR's signature only.
+demo: install
+	@db="$${CLAMAV_DATABASE:-}"; \
+	if [ -z "$$db" ] && ! ls /var/lib/clamav/*.c[lv]d >/dev/null 2>&1 \
+	   && [ ! -S "$${CLAMD_SOCKET:-/var/run/clamav/clamd.ctl}" ]; then \
+	  db="$(PRESERVATION_HOME)/clamav-test-db"; $(BIN)/preservation clamav-test-database "$$db"; \
+	fi; \
+	CLAMAV_DATABASE="$$db" $(BIN)/preservation ingest examples/demo-transfer
+
+test: install
+	$(BIN)/python -m pytest
+
+# Airflow standalone (api-server on http://localhost:8080, scheduler, DAG processor,
+# triggerer) on the embedded default, with the DAGs of dags/ loaded.
+run: install
+	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True $(BIN)/preservation airflow standalone
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/bench_ingest.py
+
+clean:
+	rm -rf var .pytest_cache

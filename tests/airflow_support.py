@@ -1,0 +1,50 @@
+"""Running the real transfer_ingest DAG from tests: the preservation CLI and Airflow's CLI.
+
+One Airflow home (SQLite metadata database) per test session, migrated once; each test
+gets its own PRESERVATION_HOME (processing directory and AIP store).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def isolate_airflow_env(monkeypatch, airflow_home: Path) -> None:
+    """Drop any AIRFLOW_* settings of the developer's shell; use the session's home."""
+    for name in list(os.environ):
+        if name.startswith("AIRFLOW"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AIRFLOW_HOME", str(airflow_home))
+    monkeypatch.setenv("PRESERVATION_TASK_RETRIES", "0")
+
+
+def ingest(path: Path | str, config: str = "default", timeout: int = 600) -> tuple[int, dict, str]:
+    """Run ``preservation ingest``; returns (exit code, last-line JSON, whole output)."""
+    done = subprocess.run(
+        [str(BIN / "preservation"), "ingest", str(path), "--processing-config", config],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    lines = done.stdout.strip().splitlines()
+    return done.returncode, json.loads(lines[-1]), done.stdout + done.stderr
+
+
+def task_instances(airflow_home: Path, run_id: str) -> dict[str, tuple[str, int]]:
+    """(state, try_number) of each task of a transfer_ingest run, from Airflow's database."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT task_id, state, try_number FROM task_instance "
+            "WHERE dag_id = 'transfer_ingest' AND run_id = ?", (run_id,)).fetchall()
+    return {task: (state, tries) for task, state, tries in rows}
+
+
+def airflow_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The Airflow CLI on the embedded default, as ``preservation airflow`` runs it."""
+    return subprocess.run([str(BIN / "preservation"), "airflow", *args], capture_output=True,
+                          text=True, timeout=timeout)

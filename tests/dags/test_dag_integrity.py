@@ -1,0 +1,90 @@
+"""The DAG folder loads cleanly and transfer_ingest is wired as Archivematica's chain."""
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import STAGES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow-parse")))
+    sys.path.insert(0, str(REPO / "plugins"))
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_the_dag_folder_has_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "transfer_ingest" in dagbag.dags
+
+
+def test_transfer_ingest_is_tagged_documented_retried_and_never_catches_up(dagbag):
+    dag = dagbag.dags["transfer_ingest"]
+    assert {"preservation", "ingest"} <= set(dag.tags)
+    assert "processing_config" in dag.doc_md
+    assert dag.catchup is False
+    assert dag.schedule is None
+    for task in dag.tasks:
+        assert task.retries >= 0
+        assert task.trigger_rule == "none_failed", task.task_id
+        assert task.execution_timeout is not None
+
+
+def test_default_args_retry_system_faults(monkeypatch):
+    # Retries come from PRESERVATION_TASK_RETRIES (tests set 0); production default is 2.
+    source = (REPO / "dags" / "transfer_ingest.py").read_text()
+    assert '"PRESERVATION_TASK_RETRIES", "2"' in source
+
+
+def test_tasks_follow_archivematicas_micro_services_in_order(dagbag):
+    dag = dagbag.dags["transfer_ingest"]
+    order = [t.task_id for t in dag.topological_sort()]
+    assert order == list(STAGES)
+
+
+@pytest.mark.parametrize("service", STAGES)
+def test_each_task_shows_its_micro_service_name(dagbag, service):
+    task = dagbag.dags["transfer_ingest"].get_task(service)
+    module = importlib.import_module(f"preservation.{service}")
+    assert task.task_display_name == module.NAME
+
+
+def test_the_processing_configuration_param_offers_every_configuration(dagbag):
+    from preservation import processing_config
+
+    params = dagbag.dags["transfer_ingest"].params
+    assert params.get_param("processing_config").schema["enum"] == processing_config.available()
+    assert {"default", "automated", "born_digital", "b_dig_accessions"} <= set(
+        processing_config.available())
+
+
+def test_the_dag_file_parses_without_importing_the_micro_services():
+    # Parsing must stay fast: the micro-service modules load in the task, not at parse.
+    code = (
+        "import sys; sys.path.insert(0, 'plugins'); import runpy; "
+        "runpy.run_path('dags/transfer_ingest.py'); "
+        "print(sorted(m for m in sys.modules if m.startswith('preservation.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])
+    assert not {f"preservation.{s}" for s in STAGES} & set(loaded)
+
+
+def test_the_preservation_library_never_imports_airflow():
+    import re
+
+    pattern = re.compile(r"^\s*(import|from)\s+airflow\b", re.MULTILINE)
+    offenders = [p.name for p in (REPO / "preservation").rglob("*.py")
+                 if pattern.search(p.read_text())]
+    assert offenders == []
