@@ -61,7 +61,6 @@ def run(package: Package) -> RenameResult:
         for r in package.state.files("path LIKE 'objects/%'")
         if r.path in renamed
     ]
-    package.state.update_files("path = ?", ((new, r.uuid) for r, new in changes))
     package.state.record_events(
         Event(
             r.uuid,
@@ -72,6 +71,9 @@ def run(package: Package) -> RenameResult:
         )
         for r, new in changes
     )
+    # Paths last: a retry that finds the old paths still recorded redoes the (idempotent)
+    # events; updating first would lose them if the step stopped in between.
+    package.state.update_files("path = ?", ((new, r.uuid) for r, new in changes))
     merge_log(root / "logs" / LOG, (f"{old} -> {new}" for old, new in plan))
     package.state.set_meta(rename_plan="")
     folders = sum(1 for _, new in plan if (root / new).is_dir())

@@ -122,7 +122,9 @@ class Clamscan:
             if text in wanted:
                 results[wanted[text]] = _parse_verdict(verdict)
         if result.returncode == 2 and len(results) < len(paths):
-            if "No supported database files found" in result.stderr:
+            if "No supported database files found" in result.stderr or (
+                "cl_load(): No such file or directory" in result.stderr
+            ):
                 raise ToolError(
                     f"ClamAV has no signature database in {self.database or '/var/lib/clamav'}: "
                     "run freshclam, or set CLAMAV_DATABASE to a folder of signatures"
@@ -133,7 +135,8 @@ class Clamscan:
 
 def _parse_verdict(text: str) -> ScanResult:
     text = text.strip()
-    if text == "OK":
+    # clamscan answers "Empty file" for a zero-byte file (clamd says OK): nothing to infect.
+    if text in ("OK", "Empty file"):
         return ScanResult(OK)
     if text.endswith(" FOUND"):
         return ScanResult(FOUND, text[: -len(" FOUND")])
@@ -156,6 +159,36 @@ def _split_version(answer: str, database: str | None) -> tuple[str, str]:
         files = sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
         definitions = f"unofficial database {folder} ({', '.join(files) or 'empty'})"
     return engine.strip(), definitions
+
+
+# EICAR's test string, assembled at run time so no file of ours looks infected.
+EICAR = ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").encode()
+
+
+def build_test_database(folder: Path, extra_markers: dict[str, bytes] | None = None) -> Path:
+    """A small signature database made with ClamAV's own sigtool: EICAR's MD5 signature,
+    plus one body signature per ``extra_markers`` entry (name -> bytes).
+
+    For tests and the offline demo, where freshclam cannot download the official
+    databases; production points clamd and clamscan at freshclam's.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    sample = folder / "eicar.sample"
+    sample.write_bytes(EICAR)
+    try:
+        hdb = run([require("sigtool"), "--md5", str(sample)], 60).stdout
+    finally:
+        sample.unlink()
+    (folder / "test.hdb").write_text(hdb.replace("eicar.sample", "Eicar-Test-Signature"))
+    lines = []
+    for name, marker in (extra_markers or {}).items():
+        hexed = run(
+            [require("sigtool"), "--hex-dump"], 60, input_text=marker.decode("latin-1")
+        ).stdout.strip()
+        lines.append(f"{name}:0:*:{hexed}\n")
+    if lines:
+        (folder / "test.ndb").write_text("".join(lines))
+    return folder
 
 
 def scanner(settings: Settings) -> Clamd | Clamscan:

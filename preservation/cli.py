@@ -106,6 +106,14 @@ def airflow(args: argparse.Namespace) -> int:
     os.execve(_airflow(env), [_airflow(env), *args.args], env)
 
 
+def clamav_test_database(args: argparse.Namespace) -> int:
+    from preservation.clamav import build_test_database
+
+    folder = build_test_database(Path(args.folder))
+    print(f"ClamAV test database (EICAR only) in {folder}; set CLAMAV_DATABASE={folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="preservation", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     passthrough = commands.add_parser("airflow", help="run the Airflow CLI on the embedded default")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)
     passthrough.set_defaults(handler=airflow)
+    testdb = commands.add_parser(
+        "clamav-test-database",
+        help="build a ClamAV database with only EICAR's signature (offline demos and tests)",
+    )
+    testdb.add_argument("folder")
+    testdb.set_defaults(handler=clamav_test_database)
     args = parser.parse_args(argv)
     return args.handler(args)
 

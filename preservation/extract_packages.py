@@ -56,6 +56,11 @@ def run(package: Package) -> ExtractResult:
     root = package.transfer_dir
     settings = package.settings
     packages = files = 0
+    # A retry after a failure in the members' steps (scan, rename, identify): their package
+    # is marked extracted already, so finish them here rather than skip them.
+    resumed = _members_unfinished(package)
+    if resumed:
+        _process_members(package)
     for level in range(settings.limits.max_nesting + 1):
         candidates = [
             (r, kind)
@@ -103,12 +108,25 @@ def run(package: Package) -> ExtractResult:
                 (root / record.path).unlink()
             package.state.update_files("removed = 1", ((uuid,) for uuid in parents))
         # The new members go through the transfer micro-services like every other file.
-        scan_for_viruses.run(package)
-        change_filenames.run(package)
-        if package.config.identify_formats:
-            identify_file_formats.run(package)
+        _process_members(package)
         packages += len(candidates)
         files += len(new_paths)
-    if packages == 0:
+    if packages == 0 and not resumed:
         raise StepNotApplicable("no zip, tar or 7z packages among the objects")
     return ExtractResult(packages, files)
+
+
+def _process_members(package: Package) -> None:
+    scan_for_viruses.run(package)
+    change_filenames.run(package)
+    if package.config.identify_formats:
+        identify_file_formats.run(package)
+
+
+def _members_unfinished(package: Package) -> bool:
+    """Extracted members not yet scanned, renamed or identified (an attempt stopped)."""
+    unfinished = "virus_checked = 0"
+    if package.config.identify_formats:
+        unfinished += " OR identified = 0"
+    members = package.state.files(f"parent_uuid IS NOT NULL AND ({unfinished})")
+    return bool(members or package.state.meta("rename_plan"))

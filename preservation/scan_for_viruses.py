@@ -61,7 +61,10 @@ def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
             infected.append(f"{record.path}: {result.signature}")
         log.append(f"{record.path}: {result.status} {result.signature}".rstrip())
     package.state.record_events(events)
-    package.state.update_files("virus_checked = 1", ((e.subject,) for e in events))
+    # Only clean files count as checked: a rerun must scan (and reject) infected ones again.
+    package.state.update_files(
+        "virus_checked = 1", ((e.subject,) for e in events if e.outcome == "Pass")
+    )
     merge_log(package.transfer_dir / "logs" / LOG, log)
     if errors:
         raise ToolError(f"{engine.program} could not scan {len(errors)} file(s)", errors)

@@ -25,14 +25,13 @@ from pathlib import Path
 import pytest
 
 from preservation import processing_config
+from preservation.clamav import EICAR, build_test_database  # noqa: F401 (EICAR re-exported)
 from preservation.errors import StepNotApplicable
 from preservation.package import Package, PackageRef
 from preservation.settings import load_settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SCHEMA = SHARED / "schemas" / "aip-mets.xsd"
-# EICAR's test string, assembled at run time so no file in the repository is "infected".
-EICAR = ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").encode()
 TEST_MARKER = b"PRESERVATION-PIPELINE-TEST-MALWARE-MARKER"
 
 #: The micro-services in the order transfer_ingest runs them.
@@ -60,23 +59,9 @@ ACCESSION_CSV = "filename,collection_reference,accession_number\nobjects/,SA/TIH
 
 @pytest.fixture(scope="session")
 def clamav_database(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("clamav-db")
-    work = tmp_path_factory.mktemp("clamav-src")
-    (work / "eicar.com").write_bytes(EICAR)
-    hdb = subprocess.run(
-        ["sigtool", "--md5", str(work / "eicar.com")], check=True, capture_output=True, text=True
-    ).stdout
-    (folder / "test.hdb").write_text(hdb.replace("eicar.com", "Eicar-Test-Signature"))
-    (work / "marker").write_bytes(TEST_MARKER)
-    hexed = (
-        subprocess.run(
-            ["sigtool", "--hex-dump"], input=TEST_MARKER, check=True, capture_output=True
-        )
-        .stdout.decode()
-        .strip()
+    return build_test_database(
+        tmp_path_factory.mktemp("clamav-db"), {"Preservation.Test.Marker": TEST_MARKER}
     )
-    (folder / "test.ndb").write_text(f"Preservation.Test.Marker:0:*:{hexed}\n")
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,13 @@
+# One image for every Airflow component of the production topology (docker-compose.yaml).
+FROM apache/airflow:3.3.2-python3.11
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends clamav clamav-daemon p7zip-full \
+ && rm -rf /var/lib/apt/lists/*
+USER airflow
+COPY --chown=airflow requirements.txt constraints.txt pyproject.toml /opt/preservation/
+COPY --chown=airflow preservation /opt/preservation/preservation
+RUN pip install --no-cache-dir -r /opt/preservation/requirements.txt \
+ && pip install --no-cache-dir --no-deps /opt/preservation
+COPY --chown=airflow dags /opt/airflow/dags
+COPY --chown=airflow plugins /opt/airflow/plugins
