@@ -31,16 +31,31 @@ class AssignResult:
 
 def run(package: Package) -> AssignResult:
     """Register every file of ``objects/`` and ``metadata/`` and checksum the new ones."""
-    root = package.transfer_dir
-    paths = [
-        (p.relative_to(root).as_posix(), group)
-        for folder, group in (("objects", "original"), ("metadata", "metadata"))
-        for p in sorted((root / folder).rglob("*"))
-        if p.is_file()
-    ]
+    root = package.current_dir()
+    if package.state.meta("sip_created"):
+        # Cleared and re-run after Create SIP: the files are registered under their SIP
+        # paths, where the metadata and submission documentation now live.
+        paths = [(p, _sip_group(package, p)) for p in _files(root, "objects")]
+    else:
+        paths = [(p, "original") for p in _files(root, "objects")]
+        paths += [(p, "metadata") for p in _files(root, "metadata")]
     records = register(package, paths)
     events = checksum(package, records, root)
     return AssignResult(len(records), sum(r.size or 0 for r in records), events)
+
+
+def _files(root: Path, folder: str) -> list[str]:
+    return [
+        p.relative_to(root).as_posix() for p in sorted((root / folder).rglob("*")) if p.is_file()
+    ]
+
+
+def _sip_group(package: Package, path: str) -> str:
+    if path.startswith(f"{package.transfer_metadata_in_sip.as_posix()}/"):
+        return "metadata"
+    if path.startswith("objects/submissionDocumentation/"):
+        return "submissionDocumentation"
+    return "original"
 
 
 def register(

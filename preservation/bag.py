@@ -18,8 +18,10 @@ BAGIT_TXT = "BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n"
 
 
 def encode_path(path: str) -> str:
-    """BagIt's manifest encoding for CR, LF and percent in file names."""
-    return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """The manifest encoding of CR and LF in file names, as bagit-python (which validates
+    our bags, in storage and in Archivematica) writes and reads it for 0.97 bags; it does
+    not decode ``%25``, so a percent sign is left as it is."""
+    return path.replace("\r", "%0D").replace("\n", "%0A")
 
 
 def human_size(size: int) -> str:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from preservation import assign_file_uuids, identify_file_formats, mets
+from preservation import assign_file_uuids, identify_file_formats, mets, scan_for_viruses
 from preservation.fsutil import link_or_copy
 from preservation.package import Package
 from preservation.safe_extract import remove_tree
@@ -29,8 +29,8 @@ class SipResult:
 
 def run(package: Package) -> SipResult:
     """Build the SIP from the transfer; registers the transfer METS as submission
-    documentation (``ingestion``, ``message digest calculation``, ``format
-    identification``)."""
+    documentation (``ingestion``, ``message digest calculation``, ``virus check``,
+    ``format identification``)."""
     transfer, sip = package.transfer_dir, package.sip_dir
     staging = sip.with_name(f".{sip.name}.partial")
     remove_tree(staging)
@@ -73,6 +73,7 @@ def run(package: Package) -> SipResult:
     package.state.update_files("sha256 = NULL, identified = 0", [(doc.uuid,)])
     fresh = package.state.files("sha256 IS NULL")
     assign_file_uuids.checksum(package, fresh, package.sip_data)
+    scan_for_viruses.scan(package, package.state.files("virus_checked = 0"))
     if package.config.identify_formats:
         identify_file_formats.identify(package, package.state.files("identified = 0"))
     return SipResult(str(sip), len(package.state.files()))

@@ -87,5 +87,5 @@ def identify(package: Package, records: Sequence[FileRecord]) -> IdentifyResult:
         "puid = ?, format_name = ?, format_version = ?, identified = 1", updates
     )
     package.state.record_events(events)
-    merge_log(package.transfer_dir / "logs" / LOG, log)
+    merge_log(package.logs_dir() / LOG, log)
     return IdentifyResult(len(records), unknown, f"Siegfried {report['siegfried']}")

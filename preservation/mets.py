@@ -38,6 +38,8 @@ NSMAP = {
 METS_LOCATION = f"{METS_NS} http://www.loc.gov/standards/mets/version1121/mets.xsd"
 PREMIS_LOCATION = f"{PREMIS_NS} http://www.loc.gov/standards/premis/v3/premis.xsd"
 FILE_GROUPS = ("original", "submissionDocumentation", "metadata")
+#: For reading XML back: no entities resolved, nothing fetched from the network.
+SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 RIGHTS_BASIS = {
     "copyright": "Copyright",
     "license": "License",

@@ -118,6 +118,13 @@ class Package:
         """Where file paths in the state are relative to: the SIP once it exists."""
         return self.sip_data if self.state.meta("sip_created") else self.transfer_dir
 
+    def logs_dir(self) -> Path:
+        """Where micro-services write their logs: the transfer's, or the SIP's copy once
+        the SIP exists."""
+        if self.state.meta("sip_created"):
+            return self.sip_data / self.transfer_logs_in_sip
+        return self.transfer_dir / "logs"
+
     def agents(self) -> list[Agent]:
         """The three agents linked to every event: software, organization, user."""
         return [

@@ -65,7 +65,7 @@ def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
     package.state.update_files(
         "virus_checked = 1", ((e.subject,) for e in events if e.outcome == "Pass")
     )
-    merge_log(package.transfer_dir / "logs" / LOG, log)
+    merge_log(package.logs_dir() / LOG, log)
     if errors:
         raise ToolError(f"{engine.program} could not scan {len(errors)} file(s)", errors)
     if infected:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from preservation import SOFTWARE_ID, compress_aip, premis
-from preservation.errors import BagInvalid
+from lxml import etree
+
+from preservation import SOFTWARE_ID, compress_aip, mets, premis
+from preservation.errors import BagInvalid, FixityMismatch
 from preservation.package import Package
 from preservation.premis import Event
 from preservation.storage import LocalLocation, Location, verify_bag
@@ -44,7 +46,17 @@ def run(package: Package, location: Location | None = None) -> StoreResult:
     else:
         source = compress_aip.package_path(package)
         extra = [compress_aip.pointer_path(package)]
-        sha256 = file_digest(source)
+        # The sha256 recorded when the package was made (its pointer file says it), not
+        # one computed now: a package damaged since then must not be stored as sound.
+        sha256 = etree.parse(str(extra[0]), mets.SAFE_PARSER).findtext(
+            f".//{{{mets.PREMIS_NS}}}messageDigest"
+        )
+        actual = file_digest(source)
+        if actual != sha256:
+            raise FixityMismatch(
+                f"{source.name} changed after compression: sha256 {actual}, its pointer "
+                f"file records {sha256}; it is not stored"
+            )
     stored = location.store(source, package.ref.aip_uuid, extra)
     report = location.verify(stored, sha256)
     package.state.record_events(

@@ -8,7 +8,9 @@ import uuid
 import pytest
 
 from preservation import assign_file_uuids, premis
-from tests.conftest import ACCESSION_CSV, CATALOGUED_CSV
+from tests.conftest import ACCESSION_CSV, CATALOGUED_CSV, run_stage
+
+RIGHTS_FOR_A = "file,basis,note,grant_act,grant_note\nobjects/a.txt,donor,Given,use,Use freely\n"
 
 CONTENTS = {
     "a.txt": b"alpha",
@@ -135,3 +137,19 @@ def test_a_file_added_before_a_rerun_is_registered_and_the_others_keep_their_uui
     assert late.sha256 == hashlib.sha256(b"late").hexdigest()
     assert result.events == 2
     assert len(package.state.events(late.uuid)) == 2
+
+
+def test_rerunning_after_create_sip_registers_nothing_new_and_later_steps_still_work(
+    home, make_transfer, new_package, run_until
+):
+    source = make_transfer(
+        {"a.txt": "a"}, metadata={"metadata.csv": CATALOGUED_CSV, "rights.csv": RIGHTS_FOR_A}
+    )
+    package = new_package(source, "automated")
+    run_until(package, source, "create_sip")
+    before = {(r.uuid, r.path, r.file_group) for r in package.state.files()}
+    events = len(package.state.events())
+    for service in ("assign_file_uuids", "scan_for_viruses", "identify_file_formats"):
+        run_stage(package, service, source)
+    assert {(r.uuid, r.path, r.file_group) for r in package.state.files()} == before
+    assert len(package.state.events()) == events

@@ -1,0 +1,360 @@
+"""Generate AIP METS: METS 1.12 + PREMIS 3 + Dublin Core describing every file of the AIP."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import zipfile
+from collections import Counter
+
+import pytest
+from lxml import etree
+
+from preservation import generate_aip_mets
+from preservation.errors import PackageRejected
+from tests.conftest import run_stage
+
+NS = {
+    "mets": "http://www.loc.gov/METS/",
+    "premis": "http://www.loc.gov/premis/v3",
+    "xlink": "http://www.w3.org/1999/xlink",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dcterms": "http://purl.org/dc/terms/",
+}
+HREF = "{http://www.w3.org/1999/xlink}href"
+
+METADATA_CSV = (
+    "filename,dc.identifier,dc.title,dc.creator,dc.date,dc.description\n"
+    'objects/,PP/MDM/A/3/1a,Papers of M. D. M.,"Mayer, Dora",1920-1950,Letters and notes\n'
+)
+RIGHTS_CSV = (
+    "file,basis,status,determination_date,jurisdiction,terms,note,grant_act,"
+    "grant_restriction,grant_start_date,grant_end_date,grant_note\n"
+    "objects/a b.txt,copyright,copyrighted,2020-01-01,UK,,In copyright,disseminate,"
+    "disallow,2020-01-01,2070-01-01,Closed until 2070\n"
+    "objects/a b.txt,license,,,,Reuse with attribution,CC-BY,use,allow,,,Open licence\n"
+)
+
+
+def _zip(members: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def aip(make_transfer, new_package, run_until):
+    """A package run up to generate_aip_mets: a renamed file, a folder, an empty folder,
+    a zip with two members, Dublin Core and two rights statements."""
+    source = make_transfer(
+        {
+            "a b.txt": "hello",
+            "sub/plain.txt": "plain",
+            "empty": None,
+            "pack.zip": _zip({"inner/one.txt": "one", "two.txt": "two"}),
+        },
+        metadata={"metadata.csv": METADATA_CSV, "rights.csv": RIGHTS_CSV},
+    )
+    package = new_package(source)
+    run_until(package, source, "generate_aip_mets")
+    return package
+
+
+def _mets(package) -> etree._ElementTree:
+    return etree.parse(str(package.mets_path))
+
+
+def _files(document) -> dict[str, etree._Element]:
+    """fileSec entries by their path (FLocat href)."""
+    return {f.find("mets:FLocat", NS).get(HREF): f for f in document.iterfind(".//mets:file", NS)}
+
+
+def _amd(document, file_element) -> etree._Element:
+    [amd] = document.xpath(f"//mets:amdSec[@ID='{file_element.get('ADMID')}']", namespaces=NS)
+    return amd
+
+
+def _event_types(document, file_element) -> list[str]:
+    return _amd(document, file_element).xpath(
+        ".//premis:event/premis:eventType/text()", namespaces=NS
+    )
+
+
+def _uuid(file_element) -> str:
+    return file_element.get("ID").removeprefix("file-")
+
+
+def test_the_aip_mets_validates_against_mets_premis_and_dc_schemas(aip, mets_schema):
+    document = _mets(aip)
+    assert mets_schema.validate(document), mets_schema.error_log
+    assert aip.mets_path.name == f"METS.{aip.ref.aip_uuid}.xml"
+
+
+def test_the_schema_really_checks_the_premis_inside_the_mets(aip, mets_schema):
+    document = _mets(aip)
+    assert mets_schema.validate(document)
+    broken = copy.deepcopy(document)
+    event = broken.find(".//premis:event", NS)
+    etree.SubElement(event, "{http://www.loc.gov/premis/v3}bogus").text = "not PREMIS"
+    assert not mets_schema.validate(broken)
+    assert "bogus" in str(mets_schema.error_log)
+    broken = copy.deepcopy(document)
+    size = broken.find(".//premis:objectCharacteristics/premis:size", NS)
+    size.text = "five"
+    assert not mets_schema.validate(broken)
+
+
+def test_every_file_has_one_premis_object_with_the_sha256_of_the_file_in_the_aip(aip):
+    document = _mets(aip)
+    files = _files(document)
+    on_disk = {
+        p.relative_to(aip.sip_data).as_posix()
+        for p in (aip.sip_data / "objects").rglob("*")
+        if p.is_file()
+    }
+    assert set(files) == on_disk
+    for path, element in files.items():
+        amd = _amd(document, element)
+        [tech] = amd.findall("mets:techMD", NS)
+        [obj] = tech.findall(".//premis:object", NS)
+        assert obj.findtext(".//premis:objectIdentifierValue", namespaces=NS) == _uuid(element)
+        content = (aip.sip_data / path).read_bytes()
+        assert obj.findtext(".//premis:messageDigestAlgorithm", namespaces=NS) == "sha256"
+        assert (
+            obj.findtext(".//premis:messageDigest", namespaces=NS)
+            == hashlib.sha256(content).hexdigest()
+        ), path
+        assert obj.findtext(".//premis:size", namespaces=NS) == str(len(content))
+
+
+def test_each_original_file_has_ingestion_digest_virus_and_format_events(aip):
+    document = _mets(aip)
+    originals = document.xpath("//mets:fileGrp[@USE='original']/mets:file", namespaces=NS)
+    assert len(originals) == 5  # a_b.txt, plain.txt, pack.zip and its two members
+    for element in originals:
+        types = _event_types(document, element)
+        for wanted in (
+            "ingestion",
+            "message digest calculation",
+            "virus check",
+            "format identification",
+        ):
+            assert types.count(wanted) == 1, (element.get("ID"), types)
+
+
+def test_the_digest_event_names_the_same_sha256_as_the_premis_object(aip):
+    document = _mets(aip)
+    for element in _files(document).values():
+        amd = _amd(document, element)
+        [note] = amd.xpath(
+            ".//premis:event[premis:eventType='message digest calculation']"
+            "//premis:eventOutcomeDetailNote/text()",
+            namespaces=NS,
+        )
+        assert note == amd.findtext(".//premis:messageDigest", namespaces=NS)
+
+
+def test_a_renamed_file_has_a_filename_change_event_with_both_names(aip):
+    document = _mets(aip)
+    files = _files(document)
+    renamed = files["objects/a_b.txt"]
+    [event] = _amd(document, renamed).xpath(
+        ".//premis:event[premis:eventType='filename change']", namespaces=NS
+    )
+    note = event.findtext(".//premis:eventOutcomeDetailNote", namespaces=NS)
+    assert 'Original name="%transferDirectory%objects/a b.txt"' in note
+    assert 'cleaned up name="%transferDirectory%objects/a_b.txt"' in note
+    assert (
+        _amd(document, renamed).findtext(".//premis:originalName", namespaces=NS)
+        == "%transferDirectory%objects/a b.txt"
+    )
+    assert "filename change" not in _event_types(document, files["objects/sub/plain.txt"])
+
+
+def test_extracted_members_have_an_unpacking_event_and_name_their_package(aip):
+    document = _mets(aip)
+    files = _files(document)
+    package_uuid = _uuid(files["objects/pack.zip"])
+    members = [p for p in files if p.startswith("objects/pack.zip-extracted/")]
+    assert sorted(members) == [
+        "objects/pack.zip-extracted/inner/one.txt",
+        "objects/pack.zip-extracted/two.txt",
+    ]
+    for path in members:
+        amd = _amd(document, files[path])
+        [event] = amd.xpath(".//premis:event[premis:eventType='unpacking']", namespaces=NS)
+        assert "objects/pack.zip" in event.findtext(
+            ".//premis:eventOutcomeDetailNote", namespaces=NS
+        )
+        assert amd.findtext(".//premis:relatedObjectIdentifierValue", namespaces=NS) == package_uuid
+    assert "unpacking" not in _event_types(document, files["objects/pack.zip"])
+
+
+def test_every_event_links_three_agents_and_every_amdsec_holds_them(aip):
+    document = _mets(aip)
+    events = document.findall(".//premis:event", NS)
+    assert events
+    for event in events:
+        links = event.findall("premis:linkingAgentIdentifier", NS)
+        assert len(links) == 3
+    amd_sections = document.findall("mets:amdSec", NS)
+    assert len(amd_sections) == len(_files(document))
+    for amd in amd_sections:
+        agents = amd.findall(".//premis:agent", NS)
+        assert [a.findtext("premis:agentType", namespaces=NS) for a in agents] == [
+            "software",
+            "organization",
+            "Airflow user",
+        ]
+        declared = {
+            (
+                a.findtext(".//premis:agentIdentifierType", namespaces=NS),
+                a.findtext(".//premis:agentIdentifierValue", namespaces=NS),
+            )
+            for a in agents
+        }
+        for event in amd.findall(".//premis:event", NS):
+            linked = {
+                (
+                    link.findtext("premis:linkingAgentIdentifierType", namespaces=NS),
+                    link.findtext("premis:linkingAgentIdentifierValue", namespaces=NS),
+                )
+                for link in event.findall("premis:linkingAgentIdentifier", NS)
+            }
+            assert linked == declared
+    assert ("Airflow user", "tester") in declared
+
+
+def test_dublin_core_comes_from_every_dc_column_of_metadata_csv(aip):
+    document = _mets(aip)
+    [dublin_core] = document.findall(".//mets:dmdSec/mets:mdWrap[@MDTYPE='DC']", NS)
+    elements = [
+        (etree.QName(e).localname, e.text) for e in dublin_core.find(".//dcterms:dublincore", NS)
+    ]
+    assert elements == [
+        ("identifier", "PP/MDM/A/3/1a"),
+        ("title", "Papers of M. D. M."),
+        ("creator", "Mayer, Dora"),
+        ("date", "1920-1950"),
+        ("description", "Letters and notes"),
+    ]
+    dmd_id = dublin_core.getparent().get("ID")
+    [top] = document.xpath(
+        "//mets:structMap[@LABEL='Archivematica default']/mets:div", namespaces=NS
+    )
+    assert dmd_id in top.get("DMDID").split()
+
+
+def test_rights_csv_rows_become_rights_statements_linked_to_the_file(aip):
+    document = _mets(aip)
+    files = _files(document)
+    element = files["objects/a_b.txt"]
+    rights = _amd(document, element).findall("mets:rightsMD//premis:rightsStatement", NS)
+    assert [r.findtext("premis:rightsBasis", namespaces=NS) for r in rights] == [
+        "Copyright",
+        "License",
+    ]
+    for statement in rights:
+        assert statement.findtext(
+            "premis:linkingObjectIdentifier/premis:linkingObjectIdentifierValue", namespaces=NS
+        ) == _uuid(element)
+    copyright_, license_ = rights
+    assert copyright_.findtext(".//premis:copyrightJurisdiction", namespaces=NS) == "UK"
+    assert copyright_.findtext(".//premis:copyrightNote", namespaces=NS) == "In copyright"
+    assert copyright_.findtext(".//premis:act", namespaces=NS) == "disseminate"
+    assert copyright_.findtext(".//premis:restriction", namespaces=NS) == "Disallow"
+    assert copyright_.findtext(".//premis:termOfGrant/premis:endDate", namespaces=NS) == (
+        "2070-01-01"
+    )
+    assert license_.findtext(".//premis:licenseTerms", namespaces=NS) == "Reuse with attribution"
+    assert license_.findtext(".//premis:licenseNote", namespaces=NS) == "CC-BY"
+    others = [e for p, e in files.items() if p != "objects/a_b.txt"]
+    for other in others:
+        assert _amd(document, other).find("mets:rightsMD", NS) is None
+
+
+def test_the_file_section_groups_originals_submission_documentation_and_metadata(aip):
+    document = _mets(aip)
+    groups = {
+        grp.get("USE"): sorted(f.find("mets:FLocat", NS).get(HREF) for f in grp)
+        for grp in document.iterfind(".//mets:fileSec/mets:fileGrp", NS)
+    }
+    transfer = aip.ref.transfer_dirname
+    assert groups == {
+        "original": [
+            "objects/a_b.txt",
+            "objects/pack.zip",
+            "objects/pack.zip-extracted/inner/one.txt",
+            "objects/pack.zip-extracted/two.txt",
+            "objects/sub/plain.txt",
+        ],
+        "submissionDocumentation": [
+            f"objects/submissionDocumentation/transfer-{transfer}/METS.xml"
+        ],
+        "metadata": [
+            f"objects/metadata/transfers/{transfer}/metadata.csv",
+            f"objects/metadata/transfers/{transfer}/rights.csv",
+        ],
+    }
+
+
+def test_two_struct_maps_and_the_empty_folder_only_in_the_normative_one(aip):
+    document = _mets(aip)
+    maps = document.findall("mets:structMap", NS)
+    assert [(m.get("LABEL"), m.get("TYPE")) for m in maps] == [
+        ("Archivematica default", "physical"),
+        ("Normative Directory Structure", "logical"),
+    ]
+    default, normative = maps
+
+    def folders(struct_map):
+        return {d.get("LABEL") for d in struct_map.iterfind(".//mets:div[@TYPE='Directory']", NS)}
+
+    assert "empty" in folders(normative)
+    assert "empty" not in folders(default)
+    assert {"objects", "sub"} <= folders(default)
+    pointers = {p.get("FILEID") for p in default.iterfind(".//mets:fptr", NS)}
+    assert pointers == {f.get("ID") for f in _files(document).values()}
+    assert normative.find(".//mets:fptr", NS) is None
+
+
+def _event_ids(package) -> list[str]:
+    return _mets(package).xpath("//premis:eventIdentifierValue/text()", namespaces=NS)
+
+
+def test_generating_the_mets_twice_does_not_duplicate_events(aip):
+    first = _event_ids(aip)
+    assert len(first) == len(set(first))
+    generate_aip_mets.run(aip)
+    second = _event_ids(aip)
+    assert sorted(second) == sorted(first)
+    count = aip.state.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert count == len(aip.state.events())
+
+
+def test_rerunning_scan_and_identification_does_not_duplicate_events(aip):
+    first = Counter(_event_ids(aip))
+    for service in ("scan_for_viruses", "identify_file_formats", "generate_aip_mets"):
+        run_stage(aip, service)
+    # Clear what these steps remember, so they really do their work again.
+    aip.state.db.execute("UPDATE files SET virus_checked = 0, identified = 0")
+    for service in ("scan_for_viruses", "identify_file_formats", "generate_aip_mets"):
+        run_stage(aip, service)
+    second = Counter(_event_ids(aip))
+    assert max(second.values()) == 1
+    # Only the submission documentation may gain its virus check; nothing is doubled.
+    assert set(first) <= set(second)
+    document = _mets(aip)
+    for element in _files(document).values():
+        types = _event_types(document, element)
+        assert len(types) == len(set(types)), (element.get("ID"), types)
+
+
+def test_a_file_in_the_sip_that_was_never_registered_stops_mets_generation(aip):
+    (aip.sip_data / "objects" / "smuggled.txt").write_text("not in the record")
+    with pytest.raises(PackageRejected) as caught:
+        generate_aip_mets.run(aip)
+    assert "objects/smuggled.txt: on disk but never registered" in caught.value.details

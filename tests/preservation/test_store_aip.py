@@ -1,0 +1,257 @@
+"""Store AIP: AIPs in UUID quad folders, verified on arrival, never overwritten."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import bagit
+import pytest
+
+from preservation import compress_aip, store_aip
+from preservation.errors import (
+    BagInvalid,
+    PackageRejected,
+    StorageConflict,
+    StorageUnavailable,
+    SystemFault,
+)
+from preservation.storage import LocalLocation, quad_path, verify_bag
+
+FILES = {"a b.txt": "hello", "sub/c.txt": "deep content", "empty": None}
+REPORT_KEYS = {"success", "message", "failures", "timestamp"}
+
+
+@pytest.fixture
+def bagged(make_transfer, new_package, run_until):
+    """A package run up to compress_aip (automated configuration: an uncompressed bag)."""
+    source = make_transfer(FILES)
+    package = new_package(source)
+    run_until(package, source, "compress_aip")
+    return package
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes | None, int]]:
+    """Every entry under ``folder`` with its bytes (None for folders) and mtime."""
+    return {
+        p.relative_to(folder).as_posix(): (
+            p.read_bytes() if p.is_file() else None,
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_quad_path_is_eight_folders_of_four_hex_digits():
+    quad = quad_path("7CA8075B-3FA9-5368-B465-E01C278363A7")
+    assert quad.as_posix() == "7ca8/075b/3fa9/5368/b465/e01c/2783/63a7"
+    assert all(re.fullmatch(r"[0-9a-f]{4}", part) for part in quad.parts)
+    assert len(quad.parts) == 8
+
+
+def test_the_aip_is_stored_under_its_uuid_quad_folders(bagged):
+    result = store_aip.run(bagged)
+    store = bagged.settings.aip_store
+    expected = store / quad_path(bagged.ref.aip_uuid) / bagged.ref.aip_name
+    assert result.aip_path == str(expected)
+    assert result.aip_uuid == bagged.ref.aip_uuid
+    quads = Path(result.aip_path).relative_to(store).parts[:8]
+    assert quads == quad_path(bagged.ref.aip_uuid).parts
+    bagit.Bag(result.aip_path).validate()
+    assert LocalLocation(store).find(bagged.ref.aip_uuid) == result.aip_path
+
+
+def test_the_stored_bag_is_verified_with_archivematica_fixity_report(bagged):
+    result = store_aip.run(bagged)
+    report = result.fixity
+    assert set(report) == REPORT_KEYS
+    assert report["success"] is True
+    assert report["failures"] == {"files": {"missing": [], "changed": [], "untracked": []}}
+    assert re.match(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", report["timestamp"])
+    [event] = bagged.state.events(bagged.ref.aip_uuid)
+    assert (event.event_type, event.outcome) == ("fixity check", "Pass")
+
+
+def test_storing_again_neither_overwrites_nor_breaks_the_stored_aip(bagged):
+    first = store_aip.run(bagged)
+    stored = Path(first.aip_path)
+    before = _snapshot(stored.parent)
+    second = store_aip.run(bagged)
+    assert second.aip_path == first.aip_path
+    assert second.fixity["success"] is True
+    assert _snapshot(stored.parent) == before  # same bytes, same modification times
+    assert len(bagged.state.events(bagged.ref.aip_uuid)) == 1
+
+
+def test_a_different_package_under_the_same_name_is_a_conflict(bagged, tmp_path):
+    location = LocalLocation(tmp_path / "store")
+    stored = Path(location.store(bagged.sip_dir, bagged.ref.aip_uuid, []))
+    before = _snapshot(stored.parent)
+    impostor = tmp_path / "impostor" / bagged.ref.aip_name
+    shutil.copytree(bagged.sip_dir, impostor)
+    (impostor / "data" / "objects" / "a_b.txt").write_text("other content")
+    (impostor / "manifest-sha256.txt").write_text("")  # a different bag altogether
+
+    with pytest.raises(StorageConflict):
+        location.store(impostor, bagged.ref.aip_uuid, [])
+    assert _snapshot(stored.parent) == before
+
+
+def test_a_package_with_the_same_uuid_under_another_name_is_a_conflict(bagged, tmp_path):
+    location = LocalLocation(tmp_path / "store")
+    stored = Path(location.store(bagged.sip_dir, bagged.ref.aip_uuid, []))
+    before = _snapshot(stored.parent)
+    other = tmp_path / "other" / f"renamed-{bagged.ref.aip_uuid}"
+    shutil.copytree(bagged.sip_dir, other)
+
+    with pytest.raises(StorageConflict):
+        location.store(other, bagged.ref.aip_uuid, [])
+    assert _snapshot(stored.parent) == before
+    assert location.find(bagged.ref.aip_uuid) == str(stored)
+
+
+def test_store_aip_refuses_when_another_bag_holds_its_place(bagged, tmp_path):
+    # Another bag, with the same name and UUID, is already in the AIP store.
+    folder = bagged.settings.aip_store / quad_path(bagged.ref.aip_uuid)
+    other = folder / bagged.ref.aip_name
+    (other).mkdir(parents=True)
+    (other / "letter.txt").write_text("an older, different AIP")
+    bagit.make_bag(str(other))
+    before = _snapshot(folder)
+
+    with pytest.raises(StorageConflict):
+        store_aip.run(bagged)
+    assert _snapshot(folder) == before
+    bagit.Bag(str(other)).validate()
+
+
+def test_verify_reports_a_corrupted_stored_file_as_changed(bagged):
+    result = store_aip.run(bagged)
+    stored = Path(result.aip_path)
+    (stored / "data" / "objects" / "sub" / "c.txt").write_text("bit rot")
+    report = LocalLocation(bagged.settings.aip_store).verify(str(stored), None)
+    assert report.success is False
+    assert set(report.as_dict()) == REPORT_KEYS
+    assert report.failures["files"] == {
+        "missing": [],
+        "changed": ["data/objects/sub/c.txt"],
+        "untracked": [],
+    }
+
+
+def test_verify_reports_missing_and_untracked_files(bagged):
+    result = store_aip.run(bagged)
+    stored = Path(result.aip_path)
+    (stored / "data" / "objects" / "a_b.txt").unlink()
+    (stored / "data" / "objects" / "intruder.txt").write_text("?")
+    report = verify_bag(stored)
+    assert report.success is False
+    assert report.failures["files"]["missing"] == ["data/objects/a_b.txt"]
+    assert report.failures["files"]["untracked"] == ["data/objects/intruder.txt"]
+
+
+def test_verify_reports_a_stored_package_that_is_gone_as_missing(tmp_path):
+    report = LocalLocation(tmp_path).verify(str(tmp_path / "nothing.7z"), "0" * 64)
+    assert report.success is False
+    assert report.failures["files"]["missing"] == [str(tmp_path / "nothing.7z")]
+
+
+def test_an_unwritable_location_is_a_system_fault(bagged, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the location's folder should be")
+    with pytest.raises(StorageUnavailable) as caught:
+        store_aip.run(bagged, LocalLocation(blocked))
+    assert isinstance(caught.value, SystemFault)
+    assert blocked.read_text() == "a file where the location's folder should be"
+
+
+def test_a_broken_bag_is_not_stored(bagged):
+    (bagged.sip_data / "objects" / "a_b.txt").write_text("changed after bagging")
+    with pytest.raises(BagInvalid):
+        store_aip.run(bagged)
+    assert LocalLocation(bagged.settings.aip_store).find(bagged.ref.aip_uuid) is None
+
+
+def test_a_compressed_aip_is_stored_with_its_pointer_beside_it(bagged):
+    bagged.config = dataclasses.replace(bagged.config, compression="7z-lzma", compression_level=1)
+    compressed = compress_aip.run(bagged)
+    result = store_aip.run(bagged)
+    folder = bagged.settings.aip_store / quad_path(bagged.ref.aip_uuid)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{bagged.ref.aip_name}.7z", f"pointer.{bagged.ref.aip_uuid}.xml"]
+    )
+    assert result.aip_path == str(folder / f"{bagged.ref.aip_name}.7z")
+    assert result.fixity["success"] is True
+    assert (folder / f"pointer.{bagged.ref.aip_uuid}.xml").read_bytes() == Path(
+        compressed.pointer_path
+    ).read_bytes()
+    with open(result.aip_path, "rb") as handle:
+        assert hashlib.file_digest(handle, "sha256").hexdigest() == compressed.sha256
+
+
+def test_a_corrupted_compressed_aip_fails_verification(bagged):
+    bagged.config = dataclasses.replace(bagged.config, compression="tar", compression_level=0)
+    compressed = compress_aip.run(bagged)
+    result = store_aip.run(bagged)
+    with open(result.aip_path, "r+b") as handle:
+        handle.seek(600)
+        byte = handle.read(1)
+        handle.seek(600)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    report = LocalLocation(bagged.settings.aip_store).verify(result.aip_path, compressed.sha256)
+    assert report.success is False
+    assert report.failures["files"]["changed"] == [Path(result.aip_path).name]
+    damaged = Path(result.aip_path).read_bytes()
+    with pytest.raises(PackageRejected):
+        store_aip.run(bagged)  # storing again finds the damage instead of hiding it
+    assert Path(result.aip_path).read_bytes() == damaged  # and never overwrites
+
+
+def test_a_compressed_aip_damaged_before_storage_is_not_stored(bagged):
+    bagged.config = dataclasses.replace(bagged.config, compression="tar", compression_level=0)
+    compressed = compress_aip.run(bagged)
+    with open(compressed.package_path, "r+b") as handle:
+        handle.seek(600)
+        byte = handle.read(1)
+        handle.seek(600)
+        handle.write(bytes([byte[0] ^ 0xFF]))  # after compression, before storage
+    with pytest.raises(PackageRejected) as caught:
+        store_aip.run(bagged)
+    assert compressed.sha256 in str(caught.value)
+    assert LocalLocation(bagged.settings.aip_store).find(bagged.ref.aip_uuid) is None
+    events = bagged.state.events(bagged.ref.aip_uuid)
+    assert [e for e in events if e.outcome == "Pass" and e.event_type == "fixity check"] == []
+
+
+def test_a_pointer_left_by_an_interrupted_storage_does_not_block_a_new_attempt(bagged):
+    bagged.config = dataclasses.replace(bagged.config, compression="tar.gz", compression_level=1)
+    compressed = compress_aip.run(bagged)
+    pointer = Path(compressed.pointer_path)
+    folder = bagged.settings.aip_store / quad_path(bagged.ref.aip_uuid)
+    folder.mkdir(parents=True)
+    # An earlier attempt stored its pointer (they go first) but never its package; the
+    # package has been made again since, so that pointer describes another package.
+    (folder / pointer.name).write_text(pointer.read_text().replace(compressed.sha256, "0" * 64))
+
+    result = store_aip.run(bagged)
+
+    assert result.fixity["success"] is True
+    assert (folder / pointer.name).read_bytes() == pointer.read_bytes()
+    with open(result.aip_path, "rb") as handle:
+        assert hashlib.file_digest(handle, "sha256").hexdigest() == compressed.sha256
+
+
+def test_a_stored_compressed_aip_keeps_its_pointer_when_a_different_one_arrives(bagged):
+    bagged.config = dataclasses.replace(bagged.config, compression="tar.gz", compression_level=1)
+    compress_aip.run(bagged)
+    first = store_aip.run(bagged)
+    folder = Path(first.aip_path).parent
+    before = _snapshot(folder)
+    bagged.config = dataclasses.replace(bagged.config, compression_level=9)
+    compress_aip.run(bagged)  # another package under the same name and UUID
+    with pytest.raises(StorageConflict):
+        store_aip.run(bagged)
+    assert _snapshot(folder) == before
