@@ -29,7 +29,9 @@ def ingest(path: Path | str, config: str = "default", timeout: int = 600) -> tup
     """Run ``preservation ingest``; returns (exit code, last-line JSON, whole output)."""
     done = subprocess.run(
         [str(BIN / "preservation"), "ingest", str(path), "--processing-config", config],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     lines = done.stdout.strip().splitlines()
     return done.returncode, json.loads(lines[-1]), done.stdout + done.stderr
@@ -40,11 +42,17 @@ def task_instances(airflow_home: Path, run_id: str) -> dict[str, tuple[str, int]
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         rows = db.execute(
             "SELECT task_id, state, try_number FROM task_instance "
-            "WHERE dag_id = 'transfer_ingest' AND run_id = ?", (run_id,)).fetchall()
+            "WHERE dag_id = 'transfer_ingest' AND run_id = ?",
+            (run_id,),
+        ).fetchall()
     return {task: (state, tries) for task, state, tries in rows}
 
 
 def airflow_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """The Airflow CLI on the embedded default, as ``preservation airflow`` runs it."""
-    return subprocess.run([str(BIN / "preservation"), "airflow", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "preservation"), "airflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -65,7 +65,8 @@ def test_the_processing_configuration_param_offers_every_configuration(dagbag):
     params = dagbag.dags["transfer_ingest"].params
     assert params.get_param("processing_config").schema["enum"] == processing_config.available()
     assert {"default", "automated", "born_digital", "b_dig_accessions"} <= set(
-        processing_config.available())
+        processing_config.available()
+    )
 
 
 def test_the_dag_file_parses_without_importing_the_micro_services():
@@ -75,8 +76,9 @@ def test_the_dag_file_parses_without_importing_the_micro_services():
         "runpy.run_path('dags/transfer_ingest.py'); "
         "print(sorted(m for m in sys.modules if m.startswith('preservation.')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     loaded = eval(out.strip().splitlines()[-1])
     assert not {f"preservation.{s}" for s in STAGES} & set(loaded)
 
@@ -85,6 +87,7 @@ def test_the_preservation_library_never_imports_airflow():
     import re
 
     pattern = re.compile(r"^\s*(import|from)\s+airflow\b", re.MULTILINE)
-    offenders = [p.name for p in (REPO / "preservation").rglob("*.py")
-                 if pattern.search(p.read_text())]
+    offenders = [
+        p.name for p in (REPO / "preservation").rglob("*.py") if pattern.search(p.read_text())
+    ]
     assert offenders == []

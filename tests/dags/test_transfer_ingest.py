@@ -17,11 +17,17 @@ from lxml import etree
 from tests.airflow_support import airflow_cli, ingest, task_instances
 from tests.conftest import EICAR, STAGES
 
-NS = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3",
-      "xlink": "http://www.w3.org/1999/xlink", "dc": "http://purl.org/dc/elements/1.1/"}
-RIGHTS = ("file,basis,status,jurisdiction,note,grant_act,grant_note\n"
-          "objects/Café menu.txt,copyright,copyrighted,UK,In copyright,disseminate,"
-          "Closed until cleared\n")
+NS = {
+    "mets": "http://www.loc.gov/METS/",
+    "premis": "http://www.loc.gov/premis/v3",
+    "xlink": "http://www.w3.org/1999/xlink",
+    "dc": "http://purl.org/dc/elements/1.1/",
+}
+RIGHTS = (
+    "file,basis,status,jurisdiction,note,grant_act,grant_note\n"
+    "objects/Café menu.txt,copyright,copyrighted,UK,In copyright,disseminate,"
+    "Closed until cleared\n"
+)
 METADATA = "filename,dc.identifier,dc.title,dc.creator\nobjects/,PP/MDM/A/3/1a,Papers,Jane Roe\n"
 
 pytestmark = pytest.mark.airflow
@@ -41,15 +47,25 @@ def stored_files(home) -> list[Path]:
 
 @pytest.fixture
 def transfer_zip(make_transfer):
-    return make_transfer({
-        "Café menu.txt": "soup", "letters 1920/letter one.txt": "Dear Sir", "empty folder": None,
-        ".DS_Store": "junk", "Thumbs.db": "junk", "__MACOSX/._Café menu.txt": "junk",
-        "bundle.zip": nested_zip(),
-    }, metadata={"metadata.csv": METADATA, "rights.csv": RIGHTS}, as_zip=True, name="PP_MDM")
+    return make_transfer(
+        {
+            "Café menu.txt": "soup",
+            "letters 1920/letter one.txt": "Dear Sir",
+            "empty folder": None,
+            ".DS_Store": "junk",
+            "Thumbs.db": "junk",
+            "__MACOSX/._Café menu.txt": "junk",
+            "bundle.zip": nested_zip(),
+        },
+        metadata={"metadata.csv": METADATA, "rights.csv": RIGHTS},
+        as_zip=True,
+        name="PP_MDM",
+    )
 
 
 def test_a_zip_transfer_becomes_a_verified_aip_in_uuid_quad_directories(
-        airflow_env, home, transfer_zip, tmp_path, mets_schema):
+    airflow_env, home, transfer_zip, tmp_path, mets_schema
+):
     code, result, output = ingest(transfer_zip, "default")
     assert code == 0, output
     assert result["status"] == "stored" and result["dag_id"] == "transfer_ingest"
@@ -57,14 +73,15 @@ def test_a_zip_transfer_becomes_a_verified_aip_in_uuid_quad_directories(
     aip_uuid = result["aip_uuid"]
     stored = Path(result["aip_path"])
     quads = stored.parent.relative_to(home.aip_store).parts
-    assert quads == tuple(uuid.UUID(aip_uuid).hex[i:i + 4] for i in range(0, 32, 4))
+    assert quads == tuple(uuid.UUID(aip_uuid).hex[i : i + 4] for i in range(0, 32, 4))
     assert stored.name == f"PP_MDM-{aip_uuid}.7z"
     assert (stored.parent / f"pointer.{aip_uuid}.xml").is_file()
     # Nothing left in the processing directory once the AIP is verified in storage.
     assert list(home.processing_directory.iterdir()) == []
 
-    subprocess.run(["7z", "x", "-bd", f"-o{tmp_path / 'out'}", str(stored)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["7z", "x", "-bd", f"-o{tmp_path / 'out'}", str(stored)], check=True, capture_output=True
+    )
     bag_dir = tmp_path / "out" / f"PP_MDM-{aip_uuid}"
     bag = bagit.Bag(str(bag_dir))
     bag.validate()
@@ -81,9 +98,12 @@ def test_a_zip_transfer_becomes_a_verified_aip_in_uuid_quad_directories(
     assert mets_schema.validate(mets), mets_schema.error_log
 
     originals = mets.findall(".//mets:fileGrp[@USE='original']/mets:file", NS)
-    on_disk = sorted(p.relative_to(data).as_posix() for p in (data / "objects").rglob("*")
-                     if p.is_file() and not p.relative_to(data / "objects").parts[0]
-                     in ("metadata", "submissionDocumentation"))
+    on_disk = sorted(
+        p.relative_to(data).as_posix()
+        for p in (data / "objects").rglob("*")
+        if p.is_file()
+        and p.relative_to(data / "objects").parts[0] not in ("metadata", "submissionDocumentation")
+    )
     hrefs = sorted(f.find("mets:FLocat", NS).get(f"{{{NS['xlink']}}}href") for f in originals)
     assert hrefs == on_disk  # one PREMIS object per original, no more, no less
     for entry in originals:
@@ -92,19 +112,29 @@ def test_a_zip_transfer_becomes_a_verified_aip_in_uuid_quad_directories(
         digest = amd.findtext(".//premis:messageDigest", namespaces=NS)
         assert digest == hashlib.sha256((data / href).read_bytes()).hexdigest(), href
         types = [e.text for e in amd.findall(".//premis:eventType", NS)]
-        for expected in ("ingestion", "message digest calculation", "virus check",
-                         "format identification"):
+        for expected in (
+            "ingestion",
+            "message digest calculation",
+            "virus check",
+            "format identification",
+        ):
             assert types.count(expected) == 1, (href, types)
         if "bundle.zip-extracted" in href:
             assert types.count("unpacking") == 1, href
-        if href in ("objects/Cafe_menu.txt", "objects/letters_1920/letter_one.txt",
-                    "objects/bundle.zip-extracted/inner_note.txt"):
+        if href in (
+            "objects/Cafe_menu.txt",
+            "objects/letters_1920/letter_one.txt",
+            "objects/bundle.zip-extracted/inner_note.txt",
+        ):
             assert types.count("filename change") == 1, href
         for event in amd.findall(".//premis:event", NS):
             assert len(event.findall("premis:linkingAgentIdentifier", NS)) == 3
 
-    [cafe] = [f for f in originals if f.find("mets:FLocat", NS).get(
-        f"{{{NS['xlink']}}}href") == "objects/Cafe_menu.txt"]
+    [cafe] = [
+        f
+        for f in originals
+        if f.find("mets:FLocat", NS).get(f"{{{NS['xlink']}}}href") == "objects/Cafe_menu.txt"
+    ]
     cafe_amd = mets.find(f".//mets:amdSec[@ID='{cafe.get('ADMID')}']", NS)
     notes = [n.text or "" for n in cafe_amd.findall(".//premis:eventOutcomeDetailNote", NS)]
     assert any('Original name="%transferDirectory%objects/Café menu.txt"' in n for n in notes)
@@ -120,7 +150,8 @@ def test_a_zip_transfer_becomes_a_verified_aip_in_uuid_quad_directories(
 
 
 def test_an_infected_transfer_fails_at_once_naming_file_and_signature(
-        airflow_env, home, make_transfer, monkeypatch):
+    airflow_env, home, make_transfer, monkeypatch
+):
     monkeypatch.setenv("PRESERVATION_TASK_RETRIES", "2")
     source = make_transfer({"clean.txt": "fine", "docs/invoice.com": EICAR}, as_zip=True)
     code, result, _ = ingest(source, "automated")
@@ -135,7 +166,8 @@ def test_an_infected_transfer_fails_at_once_naming_file_and_signature(
 
 
 def test_a_missing_signature_database_is_a_system_fault_that_is_retried(
-        airflow_env, home, make_transfer, monkeypatch, tmp_path):
+    airflow_env, home, make_transfer, monkeypatch, tmp_path
+):
     empty = tmp_path / "no-signatures"
     empty.mkdir()
     monkeypatch.setenv("CLAMAV_DATABASE", str(empty))
@@ -147,12 +179,16 @@ def test_a_missing_signature_database_is_a_system_fault_that_is_retried(
     assert task_instances(airflow_env, result["run_id"])["scan_for_viruses"] == ("failed", 2)
 
 
-@pytest.mark.parametrize(("files", "metadata", "task", "words"), [
-    ("corrupt", None, "receive_transfer", "Unable to read transfer package"),
-    ({"a.txt": "a"}, None, "verify_transfer_compliance", "metadata/metadata.csv is missing"),
-])
+@pytest.mark.parametrize(
+    ("files", "metadata", "task", "words"),
+    [
+        ("corrupt", None, "receive_transfer", "Unable to read transfer package"),
+        ({"a.txt": "a"}, None, "verify_transfer_compliance", "metadata/metadata.csv is missing"),
+    ],
+)
 def test_bad_input_fails_with_a_clear_reason_and_stores_nothing(
-        airflow_env, home, make_transfer, tmp_path, files, metadata, task, words):
+    airflow_env, home, make_transfer, tmp_path, files, metadata, task, words
+):
     if files == "corrupt":
         source = tmp_path / "corrupt.zip"
         source.write_bytes(b"PK\x03\x04 this is not really a zip")
@@ -165,7 +201,8 @@ def test_bad_input_fails_with_a_clear_reason_and_stores_nothing(
 
 
 def test_rerunning_any_single_task_of_a_finished_run_leaves_one_valid_aip(
-        airflow_env, home, make_transfer):
+    airflow_env, home, make_transfer
+):
     source = make_transfer({"a b.txt": "a", "bundle.zip": nested_zip(), "empty": None})
     code, result, output = ingest(source, "automated")
     assert code == 0, output
