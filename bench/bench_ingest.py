@@ -28,24 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-#: The micro-services in the order the transfer_ingest DAG runs them.
-STAGES = (
-    "receive_transfer",
-    "verify_transfer_compliance",
-    "assign_file_uuids",
-    "verify_transfer_checksums",
-    "scan_for_viruses",
-    "change_filenames",
-    "identify_file_formats",
-    "extract_packages",
-    "create_sip",
-    "generate_aip_mets",
-    "add_readme",
-    "prepare_aip",
-    "compress_aip",
-    "store_aip",
-    "clean_up",
-)
+from preservation.clamav import build_test_database
+from preservation.pipeline import TRANSFER_INGEST
+
+STAGES = TRANSFER_INGEST
 #: Stages that read every byte of the payload (MB/s is reported for them). store_aip reads
 #: the bag twice (validated before it leaves, then read back from storage).
 HASHING_STAGES = {
@@ -54,7 +40,6 @@ HASHING_STAGES = {
     "scan_for_viruses": 1,
     "store_aip": 2,
 }
-EICAR = ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").encode()
 METADATA_CSV = "filename,dc.identifier,dc.title\nobjects/,BENCH/1,Benchmark transfer\n"
 PER_FOLDER = 100
 
@@ -86,19 +71,6 @@ class SpawnCounter:
 
 
 # -- set-up ---------------------------------------------------------------------------------
-def build_clamav_database(folder: Path) -> Path:
-    """A ClamAV database with EICAR's MD5 signature, made with ClamAV's own sigtool."""
-    folder.mkdir(parents=True)
-    sample = folder.parent / "eicar.com"
-    sample.write_bytes(EICAR)
-    hdb = subprocess.run(
-        ["sigtool", "--md5", str(sample)], check=True, capture_output=True, text=True
-    ).stdout
-    (folder / "test.hdb").write_text(hdb.replace("eicar.com", "Eicar-Test-Signature"))
-    sample.unlink()
-    return folder
-
-
 def build_transfer(root: Path, files: int, size: int, checksums: bool) -> tuple[Path, int]:
     """``files`` distinct text files of ``size`` bytes, 100 per folder, plus metadata/."""
     transfer = root / "bench_transfer"
@@ -243,7 +215,9 @@ def print_report(summary: dict, args, payload: int, workers: int, commands: list
     print(
         f"subprocesses per run: {spawned} for {args.files} files "
         f"({', '.join(sorted(set(commands))) or 'none'}); per-file work is batched"
-        if spawned < args.files / 100
+        # Batched: a few tool calls per stage, however many files (one per file would be
+        # at least as many calls as files).
+        if spawned <= 2 * len(STAGES) < args.files
         else f"subprocesses per run: {spawned} for {args.files} files: NOT batched"
     )
 
@@ -269,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     counter = SpawnCounter()
     try:
-        os.environ["CLAMAV_DATABASE"] = str(build_clamav_database(work / "clamav-db"))
+        os.environ["CLAMAV_DATABASE"] = str(build_test_database(work / "clamav-db"))
         os.environ["CLAMD_SOCKET"] = str(work / "no-clamd.sock")  # clamscan, reproducibly
         os.environ.setdefault("PRESERVATION_TASK_RETRIES", "0")
         checksums = config.accept_checksum_files and not args.no_checksums

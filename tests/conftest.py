@@ -28,30 +28,14 @@ from preservation import processing_config
 from preservation.clamav import EICAR, build_test_database  # noqa: F401 (EICAR re-exported)
 from preservation.errors import StepNotApplicable
 from preservation.package import Package, PackageRef
+from preservation.pipeline import TRANSFER_INGEST
 from preservation.settings import load_settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SCHEMA = SHARED / "schemas" / "aip-mets.xsd"
 TEST_MARKER = b"PRESERVATION-PIPELINE-TEST-MALWARE-MARKER"
 
-#: The micro-services in the order transfer_ingest runs them.
-STAGES = (
-    "receive_transfer",
-    "verify_transfer_compliance",
-    "assign_file_uuids",
-    "verify_transfer_checksums",
-    "scan_for_viruses",
-    "change_filenames",
-    "identify_file_formats",
-    "extract_packages",
-    "create_sip",
-    "generate_aip_mets",
-    "add_readme",
-    "prepare_aip",
-    "compress_aip",
-    "store_aip",
-    "clean_up",
-)
+STAGES = TRANSFER_INGEST
 
 CATALOGUED_CSV = "filename,dc.identifier,dc.title\nobjects/,PP/MDM/A/3/1a,Papers\n"
 ACCESSION_CSV = "filename,collection_reference,accession_number\nobjects/,SA/TIH,2314_2\n"

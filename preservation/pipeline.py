@@ -1,0 +1,24 @@
+"""The order of Archivematica's micro-services from transfer to stored AIP.
+
+The transfer_ingest DAG wires its tasks in this order (a test holds it to that); the
+benchmark and the tests run the library in the same order.
+"""
+
+TRANSFER_INGEST = (
+    "receive_transfer",
+    "verify_transfer_compliance",
+    "assign_file_uuids",
+    "verify_transfer_checksums",
+    "scan_for_viruses",
+    "change_filenames",
+    "identify_file_formats",
+    "extract_packages",
+    # Characterization, validation and normalization come here (next issue).
+    "create_sip",
+    "generate_aip_mets",
+    "add_readme",
+    "prepare_aip",
+    "compress_aip",
+    "store_aip",
+    "clean_up",
+)
