@@ -59,8 +59,10 @@ def run(package: Package) -> SipResult:
         root=transfer,
         file_groups=("original",),
     )
-    tree = mets.build(package, scope, records, package.state.events_by_subject())
-    mets.write(tree, data / documentation)
+    mets.write_document(
+        data / documentation,
+        mets.sections(package, scope, records, package.state.events_by_subject()),
+    )
 
     remove_tree(sip)
     staging.rename(sip)

@@ -44,7 +44,7 @@ def run(package: Package) -> MetsResult:
         file_groups=mets.FILE_GROUPS,
     )
     events = package.state.events_by_subject()
-    mets.write(mets.build(package, scope, records, events), package.mets_path)
+    mets.write_document(package.mets_path, mets.sections(package, scope, records, events))
     return MetsResult(
         str(package.mets_path), len(records), sum(len(events.get(r.uuid, [])) for r in records)
     )

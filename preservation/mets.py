@@ -10,13 +10,14 @@ empty directories). The document is built with lxml in one pass over the state.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
 
 from preservation import SOFTWARE_ID
+from preservation.fsutil import atomic_writer
 from preservation.package import Package
 from preservation.premis import Agent, Event, now, stable_uuid
 from preservation.state import FileRecord
@@ -88,24 +89,38 @@ class MetsScope:
     file_groups: tuple[str, ...]
 
 
-def build(
-    package: Package, scope: MetsScope, records: list[FileRecord], events: dict[str, list[Event]]
-) -> etree._ElementTree:
-    """The METS document for ``records`` (with their ``events``) within ``scope``."""
-    mets = etree.Element(M("mets"), nsmap=NSMAP)
-    mets.set(f"{{{XSI_NS}}}schemaLocation", METS_LOCATION)
-    header = _sub(mets, M("metsHdr"), CREATEDATE=now()[:19])
+def _root() -> etree._Element:
+    root = etree.Element(M("mets"), nsmap=NSMAP)
+    root.set(f"{{{XSI_NS}}}schemaLocation", METS_LOCATION)
+    return root
+
+
+def _header(parent: etree._Element) -> None:
+    header = _sub(parent, M("metsHdr"), CREATEDATE=now()[:19])
     agent = _sub(header, M("agent"), ROLE="CREATOR", TYPE="OTHER", OTHERTYPE="SOFTWARE")
     _sub(agent, M("name"), SOFTWARE_ID)
 
-    dmd_ids = _dmd_sections(mets, package, scope)
+
+def sections(
+    package: Package, scope: MetsScope, records: list[FileRecord], events: dict[str, list[Event]]
+) -> Iterator[etree._Element]:
+    """The top-level sections of the METS document, in order, built one at a time.
+
+    Each comes in a throw-away parent, so a caller writing them out as they come holds
+    one file's amdSec in memory at a time, not the whole document.
+    """
+    holder = _root()
+    _header(holder)
+    dmd_ids = _dmd_sections(holder, package, scope)
+    yield from list(holder)
     agents = package.agents()
     rights = _rights_by_path(package, records)
     amd_ids: dict[str, str] = {}
     for number, record in enumerate(records, start=1):
+        holder = _root()
         amd_ids[record.uuid] = f"amdSec_{number}"
         _amd_section(
-            mets,
+            holder,
             f"amdSec_{number}",
             record,
             events.get(record.uuid, []),
@@ -113,18 +128,37 @@ def build(
             rights.get(record.uuid, []),
             package,
         )
-    _file_section(mets, scope, records, amd_ids)
-    _struct_maps(mets, scope, records, dmd_ids)
-    return etree.ElementTree(mets)
+        yield holder[0]
+    holder = _root()
+    _file_section(holder, scope, records, amd_ids)
+    _struct_maps(holder, scope, records, dmd_ids)
+    yield from list(holder)
+
+
+def build(
+    package: Package, scope: MetsScope, records: list[FileRecord], events: dict[str, list[Event]]
+) -> etree._ElementTree:
+    """The whole METS document in memory (for small documents and for reading back)."""
+    root = _root()
+    for section in sections(package, scope, records, events):
+        root.append(section)
+    return etree.ElementTree(root)
+
+
+def write_document(path: Path, parts: Iterable[etree._Element]) -> None:
+    """Write a METS document section by section (UTF-8, indented), atomically."""
+    with atomic_writer(path) as handle, etree.xmlfile(handle, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        with xf.element(M("mets"), {f"{{{XSI_NS}}}schemaLocation": METS_LOCATION}, nsmap=NSMAP):
+            for part in parts:
+                xf.write("\n  ")
+                xf.write(part, pretty_print=True)
+            xf.write("\n")
 
 
 def write(tree: etree._ElementTree, path: Path) -> None:
-    """Serialize a METS document (UTF-8, with declaration, indented)."""
-    from preservation.fsutil import atomic_write_bytes
-
-    atomic_write_bytes(
-        path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    )
+    """Serialize a METS document held in memory (UTF-8, with declaration, indented)."""
+    write_document(path, list(tree.getroot()))
 
 
 def _dmd_sections(mets, package: Package, scope: MetsScope) -> list[str]:
@@ -399,11 +433,8 @@ def build_pointer(
     events: list[Event],
 ) -> etree._ElementTree:
     """The pointer file of a compressed AIP: what the package is and how it was made."""
-    mets = etree.Element(M("mets"), nsmap=NSMAP)
-    mets.set(f"{{{XSI_NS}}}schemaLocation", METS_LOCATION)
-    header = _sub(mets, M("metsHdr"), CREATEDATE=now()[:19])
-    agent = _sub(header, M("agent"), ROLE="CREATOR", TYPE="OTHER", OTHERTYPE="SOFTWARE")
-    _sub(agent, M("name"), SOFTWARE_ID)
+    mets = _root()
+    _header(mets)
     amd = _sub(mets, M("amdSec"), ID="amdSec_1")
     tech = _sub(amd, M("techMD"), ID="techMD_1")
     xml = _sub(_sub(tech, M("mdWrap"), MDTYPE="PREMIS:OBJECT"), M("xmlData"))
