@@ -56,3 +56,13 @@ def airflow_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
+
+
+def ensure_airflow_database() -> None:
+    """Migrate the session's metadata database once (as ``preservation ingest`` does)."""
+    from preservation.cli import ensure_database
+    from preservation.embedded import airflow_environment
+    from preservation.settings import load_settings
+
+    with open(os.devnull, "w") as log:
+        ensure_database(airflow_environment(load_settings()), log)

@@ -173,3 +173,18 @@ def mets_schema():
 
 def pytest_configure(config):
     os.environ.setdefault("PRESERVATION_TASK_RETRIES", "0")
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory):
+    """One Airflow home (SQLite metadata database) for the session, migrated once."""
+    return tmp_path_factory.mktemp("airflow-home")
+
+
+@pytest.fixture
+def airflow_env(monkeypatch, airflow_home, home):
+    """Airflow processes started by the test use the session's home and no retries."""
+    from tests.airflow_support import isolate_airflow_env
+
+    isolate_airflow_env(monkeypatch, airflow_home)
+    return airflow_home
