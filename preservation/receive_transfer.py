@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import shutil
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -64,34 +66,28 @@ def run(package: Package, source: str) -> ReceiveResult:
     return ReceiveResult(package.ref.transfer_uuid, package.ref.aip_uuid, str(target), count, size)
 
 
-class _local_source:
+@contextmanager
+def _local_source(source: str, staging: Path) -> Iterator[Path]:
     """The source as a local path; a URL is downloaded into the staging folder first."""
-
-    def __init__(self, source: str, staging: Path):
-        self.source, self.staging = source, staging
-
-    def __enter__(self) -> Path:
-        parsed = urlparse(self.source)
-        if parsed.scheme in ("http", "https"):
-            download = self.staging / "download"
-            try:
-                with (
-                    urllib.request.urlopen(self.source, timeout=300) as response,
-                    open(download, "wb") as out,
-                ):
-                    shutil.copyfileobj(response, out, 1024 * 1024)
-            except OSError as exc:
-                raise StorageUnavailable(f"Unable to download {self.source}: {exc}") from exc
-            return download
-        path = Path(parsed.path if parsed.scheme == "file" else self.source)
+    parsed = urlparse(source)
+    if parsed.scheme not in ("http", "https"):
+        path = Path(parsed.path if parsed.scheme == "file" else source)
         if not path.exists():
             raise TransferInvalid(
-                f"Transfer not found: {self.source}. Give the path of a .zip or a folder."
+                f"Transfer not found: {source}. Give the path of a .zip or a folder."
             )
-        return path
-
-    def __exit__(self, *exc) -> None:
-        remove_tree(self.staging / "download")
+        yield path
+        return
+    download = staging / "download"
+    try:
+        with urllib.request.urlopen(source, timeout=300) as response, open(download, "wb") as out:
+            shutil.copyfileobj(response, out, 1024 * 1024)
+    except OSError as exc:
+        raise StorageUnavailable(f"Unable to download {source}: {exc}") from exc
+    try:
+        yield download
+    finally:
+        remove_tree(download)
 
 
 def _unpack(package: Package, source: Path, content: Path) -> None:

@@ -8,6 +8,7 @@ embedded default; an S3 location implements the same ``Location`` protocol.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import uuid as uuidlib
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,9 @@ class Location(Protocol):
 
     def verify(self, stored: str, sha256: str | None) -> FixityReport:
         """Read the stored package back and check it."""
+
+    def pointer(self, aip_uuid: str) -> bytes | None:
+        """The stored pointer file of a compressed AIP, if there is one."""
 
 
 class LocalLocation:
@@ -111,6 +115,10 @@ class LocalLocation:
             raise StorageUnavailable(f"Cannot write to {self.description}: {exc}") from exc
         return str(folder / source.name)
 
+    def pointer(self, aip_uuid: str) -> bytes | None:
+        path = self._folder(aip_uuid) / f"pointer.{aip_uuid}.xml"
+        return path.read_bytes() if path.is_file() else None
+
     def verify(self, stored: str, sha256: str | None) -> FixityReport:
         path = Path(stored)
         if not path.exists():
@@ -129,6 +137,10 @@ class LocalLocation:
 
 def verify_bag(path: Path, processes: int = 2) -> FixityReport:
     """Validate a bag completely (every checksum), in Archivematica's report shape."""
+    if multiprocessing.current_process().daemon:
+        # A Celery worker's task runs in a daemonic process, which may not start the
+        # process pool bagit hashes with: hash in this process instead.
+        processes = 1
     bag = None
     try:
         bag = bagit.Bag(str(path))

@@ -18,7 +18,6 @@ them on a finished run can never make a second AIP.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import importlib
 from collections.abc import Sequence
 
@@ -36,8 +35,8 @@ def started_by(context) -> str:
     return (
         conf.get("user")
         or getattr(dag_run, "triggering_user_name", None)
+        # A run nobody triggered by hand (schedule, sensor): name the kind of run.
         or f"airflow:{getattr(dag_run, 'run_type', 'run')}"
-        or getpass.getuser()
     )
 
 

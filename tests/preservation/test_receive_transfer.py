@@ -402,3 +402,22 @@ def test_a_refused_retry_also_removes_the_working_copy_of_an_earlier_attempt(
     with pytest.raises(UnsafeArchive):
         receive_transfer.run(package, str(source))
     assert_nothing_left(package)
+
+
+def test_a_transfer_given_by_http_url_is_downloaded_and_received(home, make_transfer, new_package):
+    import functools
+    import http.server
+    import threading
+
+    source = make_transfer({"a.txt": "from the web"}, as_zip=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(source.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{source.name}"
+        package = new_package(url)
+        receive_transfer.run(package, url)
+    finally:
+        server.shutdown()
+    assert (package.transfer_dir / "objects" / "a.txt").read_text() == "from the web"
+    assert not (package.transfer_dir / "download").exists()

@@ -255,3 +255,42 @@ def test_a_stored_compressed_aip_keeps_its_pointer_when_a_different_one_arrives(
     with pytest.raises(StorageConflict):
         store_aip.run(bagged)
     assert _snapshot(folder) == before
+
+
+@pytest.mark.parametrize("compression", ["uncompressed", "7z-bzip2"])
+def test_rerunning_store_aip_after_clean_up_verifies_the_stored_aip_again(bagged, compression):
+    from preservation import clean_up
+
+    bagged.config = dataclasses.replace(bagged.config, compression=compression)
+    if compression != "uncompressed":
+        compress_aip.run(bagged)
+    first = store_aip.run(bagged)
+    clean_up.run(bagged)
+    folder = Path(first.aip_path).parent
+    before = _snapshot(folder)
+
+    again = store_aip.run(bagged)
+
+    assert again.aip_path == first.aip_path and again.fixity["success"] is True
+    assert _snapshot(folder) == before
+    assert not bagged.state_path.exists()  # no run record re-created after clean-up
+
+
+@pytest.mark.parametrize("compression", ["uncompressed", "7z-bzip2"])
+def test_rerunning_store_aip_after_clean_up_catches_a_damaged_stored_aip(bagged, compression):
+    from preservation import clean_up
+
+    bagged.config = dataclasses.replace(bagged.config, compression=compression)
+    if compression != "uncompressed":
+        compress_aip.run(bagged)
+    stored = Path(store_aip.run(bagged).aip_path)
+    clean_up.run(bagged)
+    if stored.is_dir():
+        next(p for p in (stored / "data" / "objects").rglob("*") if p.is_file()).write_text("x")
+    else:
+        with open(stored, "r+b") as handle:
+            handle.seek(40)
+            handle.write(b"\0\0\0\0")
+
+    with pytest.raises(BagInvalid, match="failed its fixity check"):
+        store_aip.run(bagged)
