@@ -188,3 +188,17 @@ def airflow_env(monkeypatch, airflow_home, home):
 
     isolate_airflow_env(monkeypatch, airflow_home)
     return airflow_home
+
+
+@pytest.fixture
+def package_until(make_transfer, new_package, run_until):
+    """``package_until(files, "prepare_aip")``: a package of a fresh transfer of ``files``,
+    run (automated configuration unless ``config`` says) up to and including that stage."""
+
+    def build(files: dict, last: str, config: str = "automated", **transfer_options):
+        source = make_transfer(files, **transfer_options)
+        package = new_package(source, config)
+        run_until(package, source, last)
+        return package
+
+    return build

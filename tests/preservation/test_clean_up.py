@@ -20,11 +20,8 @@ def _working_copies(package) -> list[Path]:
 
 
 @pytest.fixture
-def bagged(make_transfer, new_package, run_until):
-    source = make_transfer(FILES)
-    package = new_package(source)
-    run_until(package, source, "compress_aip")
-    return package
+def bagged(package_until):
+    return package_until(FILES, "compress_aip")
 
 
 def test_clean_up_refuses_while_the_aip_is_not_stored(bagged):

@@ -26,12 +26,10 @@ COMPRESSIONS = [
 
 
 @pytest.fixture
-def bagged(make_transfer, new_package, run_until):
+def bagged(package_until):
     """A package run up to prepare_aip (the automated configuration: uncompressed)."""
-    source = make_transfer(FILES)
-    package = new_package(source)
-    run_until(package, source, "prepare_aip")
-    return package
+    """A package run up to prepare_aip (the automated configuration: uncompressed)."""
+    return package_until(FILES, "prepare_aip")
 
 
 def _configure(package, compression: str, level: int) -> None:

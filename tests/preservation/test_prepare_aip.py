@@ -27,11 +27,8 @@ def _manifest(root) -> dict[str, str]:
 
 
 @pytest.fixture
-def aip(make_transfer, new_package, run_until):
-    source = make_transfer(FILES)
-    package = new_package(source)
-    run_until(package, source, "prepare_aip")
-    return package
+def aip(package_until):
+    return package_until(FILES, "prepare_aip")
 
 
 def test_the_prepared_aip_is_a_valid_bag(aip):

@@ -26,12 +26,10 @@ REPORT_KEYS = {"success", "message", "failures", "timestamp"}
 
 
 @pytest.fixture
-def bagged(make_transfer, new_package, run_until):
+def bagged(package_until):
     """A package run up to compress_aip (automated configuration: an uncompressed bag)."""
-    source = make_transfer(FILES)
-    package = new_package(source)
-    run_until(package, source, "compress_aip")
-    return package
+    """A package run up to compress_aip (automated configuration: an uncompressed bag)."""
+    return package_until(FILES, "compress_aip")
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes | None, int]]:
