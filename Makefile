@@ -29,16 +29,18 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-# Ingest the bundled example transfer on the embedded default (SQLite Airflow, local
-# AIP store under var/). Offline machines have no ClamAV signatures (freshclam cannot
-# download them): the demo then builds a test database holding EICAR's signature only.
-demo: install
-	@db="$${CLAMAV_DATABASE:-}"; \
+# Offline machines have no ClamAV signatures (freshclam cannot download them): demo and
+# run then use a database built with sigtool that holds EICAR's signature only.
+CLAMAV_FALLBACK = db="$${CLAMAV_DATABASE:-}"; \
 	if [ -z "$$db" ] && ! ls /var/lib/clamav/*.c[lv]d >/dev/null 2>&1 \
 	   && [ ! -S "$${CLAMD_SOCKET:-/var/run/clamav/clamd.ctl}" ]; then \
 	  db="$(PRESERVATION_HOME)/clamav-test-db"; $(BIN)/preservation clamav-test-database "$$db"; \
-	fi; \
-	CLAMAV_DATABASE="$$db" $(BIN)/preservation ingest examples/demo-transfer
+	fi; export CLAMAV_DATABASE="$$db";
+
+# Ingest the bundled example transfer on the embedded default (SQLite Airflow, local
+# AIP store under var/).
+demo: install
+	@$(CLAMAV_FALLBACK) $(BIN)/preservation ingest examples/demo-transfer
 
 test: install
 	$(BIN)/python -m pytest
@@ -46,7 +48,8 @@ test: install
 # Airflow standalone (api-server on http://localhost:8080, scheduler, DAG processor,
 # triggerer) on the embedded default, with the DAGs of dags/ loaded.
 run: install
-	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True $(BIN)/preservation airflow standalone
+	@$(CLAMAV_FALLBACK) AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+	  $(BIN)/preservation airflow standalone
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

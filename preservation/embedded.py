@@ -8,6 +8,7 @@ so a platform engineer can point the same commands at PostgreSQL or another DAG 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from preservation.settings import Settings
@@ -24,6 +25,11 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
     env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    # `airflow standalone` starts its components as `airflow …` from PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(
+        [bin_dir, *[p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir]]
+    )
     plugins = env["AIRFLOW__CORE__PLUGINS_FOLDER"]
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join([plugins, *[p for p in paths if p != plugins]])
