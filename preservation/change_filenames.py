@@ -13,20 +13,17 @@ resumes the same plan on retry instead of losing track of what it renamed.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from unidecode import unidecode
-
 from preservation import __version__, premis
 from preservation.fsutil import merge_log
+from preservation.names import sanitize
 from preservation.package import Package
 from preservation.premis import Event
 
 NAME = "Change filenames"
 LOG = "filenameChanges.log"
-_PROHIBITED = re.compile(r"[^A-Za-z0-9\-_.()]")
 DETAIL = f'prohibited characters removed: program="change_filenames"; version="{__version__}"'
 
 
@@ -34,12 +31,6 @@ DETAIL = f'prohibited characters removed: program="change_filenames"; version="{
 class RenameResult:
     files_renamed: int
     folders_renamed: int
-
-
-def sanitize(name: str) -> str:
-    """Archivematica's cleaned-up name: ASCII transliteration, then ``_`` for the rest."""
-    ascii_name = unidecode(name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
-    return _PROHIBITED.sub("_", ascii_name) or "_"
 
 
 def run(package: Package) -> RenameResult:
@@ -74,7 +65,7 @@ def run(package: Package) -> RenameResult:
     # Paths last: a retry that finds the old paths still recorded redoes the (idempotent)
     # events; updating first would lose them if the step stopped in between.
     package.state.update_files("path = ?", ((new, r.uuid) for r, new in changes))
-    merge_log(root / "logs" / LOG, (f"{old} -> {new}" for old, new in plan))
+    merge_log(package.logs_dir() / LOG, (f"{old} -> {new}" for old, new in plan))
     package.state.set_meta(rename_plan="")
     folders = sum(1 for _, new in plan if (root / new).is_dir())
     return RenameResult(len(changes), folders)

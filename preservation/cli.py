@@ -27,7 +27,7 @@ from preservation.settings import load_settings
 AIRFLOW_VERSION_MARKER = ".preservation-db-migrated"
 
 
-def _airflow(env: dict[str, str]) -> str:
+def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
@@ -42,7 +42,7 @@ def ensure_database(env: dict[str, str], log) -> None:
         return
     home.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [_airflow(env), "db", "migrate"],
+        [_airflow(), "db", "migrate"],
         env=env,
         check=True,
         stdout=log,
@@ -103,7 +103,7 @@ def ingest(args: argparse.Namespace) -> int:
 
 def airflow(args: argparse.Namespace) -> int:
     env = airflow_environment(load_settings())
-    os.execve(_airflow(env), [_airflow(env), *args.args], env)
+    os.execve(_airflow(), [_airflow(), *args.args], env)
 
 
 def clamav_test_database(args: argparse.Namespace) -> int:

@@ -68,11 +68,11 @@ def run(package: Package) -> SipResult:
     staging.rename(sip)
     package.state.set_meta(sip_created="1")
     # The transfer METS is new on every attempt: register it (same UUID on a retry) and
-    # checksum it afresh.
+    # checksum, scan and identify it afresh.
     [doc] = assign_file_uuids.register(
         package, [(documentation.as_posix(), "submissionDocumentation")]
     )
-    package.state.update_files("sha256 = NULL, identified = 0", [(doc.uuid,)])
+    package.state.update_files("sha256 = NULL, identified = 0, virus_checked = 0", [(doc.uuid,)])
     fresh = package.state.files("sha256 IS NULL")
     assign_file_uuids.checksum(package, fresh, package.sip_data)
     scan_for_viruses.scan(package, package.state.files("virus_checked = 0"))

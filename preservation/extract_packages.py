@@ -84,7 +84,7 @@ def run(package: Package) -> ExtractResult:
             by_parent[record.uuid] = paths
             new_paths += [(p, "original") for p in paths]
             merge_log(
-                root / "logs" / LOG,
+                package.logs_dir() / LOG,
                 [f"{record.path}: {len(paths)} files -> {target.relative_to(root).as_posix()}/"],
             )
         for parent_uuid, paths in by_parent.items():

@@ -382,43 +382,43 @@ def _file_section(
 
 def _struct_maps(mets, scope: MetsScope, records: list[FileRecord], dmd_ids: list[str]) -> None:
     by_path = {r.path: r for r in records}
-    for number, (label, kind, pointers) in enumerate(
+    default, normative = _directory_divs(scope.root / "objects", "objects", by_path)
+    for number, (label, kind, div, dmd) in enumerate(
         (
-            ("Archivematica default", "physical", True),
-            ("Normative Directory Structure", "logical", False),
+            ("Archivematica default", "physical", default, " ".join(dmd_ids)),
+            ("Normative Directory Structure", "logical", normative, None),
         ),
         start=1,
     ):
         struct = _sub(mets, M("structMap"), ID=f"structMap_{number}", LABEL=label, TYPE=kind)
-        top = _sub(
-            struct,
-            M("div"),
-            LABEL=scope.label,
-            TYPE="Directory",
-            DMDID=" ".join(dmd_ids) if pointers else None,
-        )
-        _directory_div(top, scope.root / "objects", "objects", by_path, pointers)
+        top = _sub(struct, M("div"), LABEL=scope.label, TYPE="Directory", DMDID=dmd)
+        if div is not None:
+            top.append(div)
 
 
-def _directory_div(
-    parent, folder: Path, rel: str, by_path: dict[str, FileRecord], pointers: bool
-) -> bool:
-    """Add the div of ``folder``; returns False (and adds nothing) for a folder with no
-    files in the default structMap, where Archivematica leaves empty directories out."""
-    div = etree.Element(M("div"), LABEL=folder.name, TYPE="Directory")
+def _directory_divs(
+    folder: Path, rel: str, by_path: dict[str, FileRecord]
+) -> tuple[etree._Element | None, etree._Element]:
+    """Both structMaps' divs for ``folder``, from one walk of the disk: the default one,
+    with file pointers, leaving out folders that hold no files (None for such a folder),
+    as Archivematica does; the normative one with every folder, empty ones included."""
+    default = etree.Element(M("div"), LABEL=folder.name, TYPE="Directory")
+    normative = etree.Element(M("div"), LABEL=folder.name, TYPE="Directory")
     has_files = False
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         path = f"{rel}/{entry.name}"
         if entry.is_dir():
-            has_files |= _directory_div(div, entry, path, by_path, pointers)
+            sub_default, sub_normative = _directory_divs(entry, path, by_path)
+            normative.append(sub_normative)
+            if sub_default is not None:
+                default.append(sub_default)
+                has_files = True
         elif path in by_path:
-            item = _sub(div, M("div"), LABEL=entry.name, TYPE="Item")
-            if pointers:
-                _sub(item, M("fptr"), FILEID=f"file-{by_path[path].uuid}")
+            _sub(normative, M("div"), LABEL=entry.name, TYPE="Item")
+            item = _sub(default, M("div"), LABEL=entry.name, TYPE="Item")
+            _sub(item, M("fptr"), FILEID=f"file-{by_path[path].uuid}")
             has_files = True
-    if has_files or not pointers:
-        parent.append(div)
-    return has_files
+    return (default if has_files else None), normative
 
 
 def build_pointer(

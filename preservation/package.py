@@ -7,19 +7,18 @@ package without passing anything but the run key around.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from preservation import SOFTWARE_ID, SOFTWARE_NAME
+from preservation.names import sanitize
 from preservation.premis import Agent, stable_uuid
 from preservation.processing_config import ProcessingConfig
 from preservation.settings import Settings
 from preservation.state import State
 
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9\-_.()]")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar", ".7z")
 
 
@@ -31,7 +30,7 @@ def transfer_name(source: str) -> str:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    return _UNSAFE_NAME.sub("_", name) or "transfer"
+    return sanitize(name) if name else "transfer"
 
 
 @dataclass(frozen=True)

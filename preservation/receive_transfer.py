@@ -48,8 +48,7 @@ def run(package: Package, source: str) -> ReceiveResult:
     try:
         with _local_source(source, staging) as local:
             content = staging / "content"
-            _unpack(package, local, content)
-        count, size = check_tree(content, Path(source).name, package.settings.limits)
+            count, size = _unpack(package, local, content)
         _restructure(content, staging)
         staging.rename(target)
     except BaseException:
@@ -90,7 +89,8 @@ def _local_source(source: str, staging: Path) -> Iterator[Path]:
         remove_tree(download)
 
 
-def _unpack(package: Package, source: Path, content: Path) -> None:
+def _unpack(package: Package, source: Path, content: Path) -> tuple[int, int]:
+    """Copy or safely extract the source into ``content``; returns (files, bytes)."""
     settings = package.settings
     if source.is_dir():
         links = [p for p in source.rglob("*") if p.is_symlink()]
@@ -104,7 +104,7 @@ def _unpack(package: Package, source: Path, content: Path) -> None:
                 ],
             )
         shutil.copytree(source, content, symlinks=True)
-        return
+        return check_tree(content, source.name, settings.limits)
     kind = archive_kind(source)
     if kind is None:
         raise UnsafeArchive(
@@ -112,7 +112,10 @@ def _unpack(package: Package, source: Path, content: Path) -> None:
             "(File is not a zip file). Upload the transfer as a .zip archive."
         )
     try:
-        extract(source, kind, content, settings.limits, settings.tool_timeout)
+        # extract() checked the unpacked tree already: count from its members.
+        members = extract(source, kind, content, settings.limits, settings.tool_timeout)
+        files = [m for m in members if not m.is_dir]
+        return len(files), sum(m.size for m in files)
     except UnsafeArchive as exc:
         unreadable = f"Unable to read {source.name}: "
         if not exc.message.startswith(unreadable):

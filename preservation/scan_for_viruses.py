@@ -35,6 +35,8 @@ def run(package: Package) -> ScanSummary:
 
 def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
     """Scan ``records``; records ``virus check`` events and raises VirusFound if infected."""
+    if not records:
+        return ScanSummary(0, 0, "")
     engine = clamav.scanner(package.settings)
     version, definitions = engine.version()
     root = package.current_dir()

@@ -46,11 +46,7 @@ def outcome(dag, run_id: str, transfer: str) -> dict:
         "run_id": run_id,
     }
     if result["status"] != "stored":
-        order = (
-            [t.task_id for t in dag.topological_sort()]
-            if hasattr(dag, "topological_sort")
-            else list(dag.task_dict)
-        )
+        order = [t.task_id for t in dag.topological_sort()]
         failed = next((t for t in order if states.get(t) == "failed"), None) or next(
             (t for t in order if states.get(t) not in ("success", "skipped")), None
         )
