@@ -5,8 +5,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export PRESERVATION_HOME ?= $(CURDIR)/var
-APT_PACKAGES := clamav clamav-daemon p7zip-full
-TOOLS := clamscan clamd sigtool 7z
+# ClamAV, 7-Zip, and the format tools the format policy registry names (characterization,
+# validation, normalization, thumbnails, OCR).
+APT_PACKAGES := clamav clamav-daemon p7zip-full libimage-exiftool-perl mediainfo ffmpeg \
+	imagemagick ghostscript qpdf mediaconch tesseract-ocr tesseract-ocr-eng \
+	libreoffice-writer-nogui libreoffice-calc-nogui fonts-dejavu-core
+TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf mediaconch \
+	tesseract soffice
 
 .PHONY: install tools venv demo test run lint bench clean
 
@@ -17,7 +22,7 @@ tools:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing $(APT_PACKAGES) (missing:$$missing)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
 venv: $(VENV)/.installed

@@ -14,7 +14,10 @@ Trigger with conf:
 Processing configurations: `default`, `automated`, `born_digital`, `b_dig_accessions`
 (see `preservation/processing_configs/`). Steps a configuration turns off, or that have
 nothing to do (no checksum files, no packages to extract, uncompressed AIP), show as
-**skipped**. A verdict on the package (invalid layout, virus, checksum mismatch) fails
+**skipped**. Characterization, validation, normalization and transcription are mapped
+over chunks of files (`PRESERVATION_CHUNK_FILES` per chunk, at most 64), so the workers
+share a large transfer; a file whose tool fails gets a failed event and the run goes on.
+Access copies and thumbnails become a DIP stored beside the AIP. A verdict on the package (invalid layout, virus, checksum mismatch) fails
 the run at once with the reason in the task log and in the XCom `failure_reason`; a
 system fault is retried.
 """
@@ -27,12 +30,19 @@ from datetime import timedelta
 from airflow.sdk import Param, chain, dag
 
 from preservation import processing_config
-from preservation_airflow.operators import MicroServiceOperator
+from preservation_airflow.operators import MicroServiceOperator, PlanFileChunksOperator
 
 
 def stage(service: str, name: str) -> MicroServiceOperator:
     """One micro-service task: task id = module name, display name = Archivematica's."""
     return MicroServiceOperator(task_id=service, service=service, task_display_name=name)
+
+
+def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
+    """A per-file micro-service, one mapped task instance per chunk of files."""
+    return MicroServiceOperator.partial(
+        task_id=service, service=service, task_display_name=name
+    ).expand(chunk=chunks.output)
 
 
 @dag(
@@ -56,6 +66,7 @@ def stage(service: str, name: str) -> MicroServiceOperator:
     },
 )
 def transfer_ingest():
+    chunks = PlanFileChunksOperator(task_id="plan_file_chunks", task_display_name="Plan file chunks")
     chain(
         # Transfer
         stage("receive_transfer", "Receive transfer"),
@@ -66,15 +77,19 @@ def transfer_ingest():
         stage("change_filenames", "Change filenames"),
         stage("identify_file_formats", "Identify file format"),
         stage("extract_packages", "Extract packages"),
-        # Characterize and extract metadata, Validation and Normalization go here
-        # (next issue): between extraction and SIP creation, as in Archivematica.
+        chunks,
+        per_file("characterize_files", "Characterize and extract metadata", chunks),
+        per_file("validate_files", "Validation", chunks),
         # Ingest
         stage("create_sip", "Create SIP"),
+        per_file("normalize_files", "Normalize", chunks),
+        per_file("transcribe_files", "Transcribe SIP contents", chunks),
         stage("generate_aip_mets", "Generate AIP METS"),
         stage("add_readme", "Add README.html"),
         stage("prepare_aip", "Prepare AIP"),
         stage("compress_aip", "Compress AIP"),
         stage("store_aip", "Store AIP"),
+        stage("store_dip", "Store DIP"),
         stage("clean_up", "Clean up"),
     )
 

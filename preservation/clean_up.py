@@ -35,6 +35,7 @@ def run(package: Package, location: Location | None = None) -> CleanResult:
         package.state_path.with_name(package.state_path.name + "-wal"),
         package.state_path.with_name(package.state_path.name + "-shm"),
         compress_aip.pointer_path(package),
+        package.dip_dir,
     ]
     if package.config.compression != "uncompressed":
         targets.append(compress_aip.package_path(package))

@@ -71,6 +71,15 @@ class StorageUnavailable(SystemFault):
     """The storage location cannot be read or written right now."""
 
 
+class ConfigurationInvalid(PreservationError):
+    """A deployment setting or rule file (processing configuration, format policy registry)
+    is wrong. Retrying cannot fix it: an operator must."""
+
+
+class ValidationFailed(PackageRejected):
+    """Files failed validation and the processing configuration makes that fatal."""
+
+
 class StepNotApplicable(Exception):
     """Not an error: the step has nothing to do for this package or configuration.
 

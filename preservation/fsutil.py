@@ -44,6 +44,26 @@ def merge_log(path: Path, lines: Iterable[str]) -> None:
     new = [line for line in lines]
     if not new and path.exists():
         return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Chunks of one stage run at once (mapped tasks) and write the same log: a lock on
+    # the folder keeps one writer's lines from replacing another's.
+    with _folder_lock(path.parent):
+        _merge_lines(path, new)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    import fcntl
+
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _merge_lines(path: Path, new: list[str]) -> None:
     existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     seen = set(existing)
     merged = existing + [line for line in new if not (line in seen or seen.add(line))]

@@ -38,7 +38,9 @@ NSMAP = {
 }
 METS_LOCATION = f"{METS_NS} http://www.loc.gov/standards/mets/version1121/mets.xsd"
 PREMIS_LOCATION = f"{PREMIS_NS} http://www.loc.gov/standards/premis/v3/premis.xsd"
-FILE_GROUPS = ("original", "submissionDocumentation", "metadata")
+FILE_GROUPS = ("original", "preservation", "submissionDocumentation", "metadata", "text/ocr")
+#: File groups of files the pipeline made (their originalName is in the SIP, not the transfer).
+DERIVED_GROUPS = ("preservation", "text/ocr")
 #: For reading XML back: no entities resolved, nothing fetched from the network.
 SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 RIGHTS_BASIS = {
@@ -115,6 +117,7 @@ def sections(
     yield from list(holder)
     agents = package.agents()
     rights = _rights_by_path(package, records)
+    relations = _relationships(package, {r.uuid for r in records})
     amd_ids: dict[str, str] = {}
     for number, record in enumerate(records, start=1):
         holder = _root()
@@ -127,10 +130,14 @@ def sections(
             agents,
             rights.get(record.uuid, []),
             package,
+            relations.get(record.uuid, []),
         )
         yield holder[0]
     holder = _root()
-    _file_section(holder, scope, records, amd_ids)
+    sources = {
+        uuid: rel[1] for uuid, rels in relations.items() for rel in rels if rel[0] == "has source"
+    }
+    _file_section(holder, scope, records, amd_ids, sources)
     _struct_maps(holder, scope, records, dmd_ids)
     yield from list(holder)
 
@@ -188,12 +195,13 @@ def _amd_section(
     agents: list[Agent],
     rights: list[dict[str, str]],
     package: Package,
+    relations: list[tuple[str, str, str, str]],
 ) -> None:
     amd = _sub(mets, M("amdSec"), ID=amd_id)
     number = amd_id.split("_")[1]
     tech = _sub(amd, M("techMD"), ID=f"techMD_{number}")
     xml = _sub(_sub(tech, M("mdWrap"), MDTYPE="PREMIS:OBJECT"), M("xmlData"))
-    _file_object(xml, record)
+    _file_object(xml, record, package.state.characteristics(record.uuid), relations)
     for index, statement in enumerate(rights, start=1):
         rights_md = _sub(amd, M("rightsMD"), ID=f"rightsMD_{number}_{index}")
         xml = _sub(_sub(rights_md, M("mdWrap"), MDTYPE="PREMIS:RIGHTS"), M("xmlData"))
@@ -211,7 +219,24 @@ def _amd_section(
         _agent(xml, agent)
 
 
-def _file_object(parent, record: FileRecord) -> None:
+def _relationships(package: Package, present: set[str]) -> dict[str, list[tuple]]:
+    """PREMIS derivation relationships by file UUID: (subtype, related object, related
+    event, the other end's UUID), both ways, for files the document describes."""
+    found: dict[str, list[tuple]] = {}
+    for row in package.state.derivatives("event != ''"):
+        source, derivative, event = row["source"], row["derivative"], row["event"]
+        if source in present and derivative in present:
+            found.setdefault(source, []).append(("is source of", derivative, event, derivative))
+            found.setdefault(derivative, []).append(("has source", source, event, source))
+    return found
+
+
+def _file_object(
+    parent,
+    record: FileRecord,
+    extensions: list[tuple[str, str]] = (),
+    relations: list[tuple[str, str, str, str]] = (),
+) -> None:
     obj = _premis(parent, "object")
     obj.set(f"{{{XSI_NS}}}type", "premis:file")
     ident = _sub(obj, P("objectIdentifier"))
@@ -233,7 +258,14 @@ def _file_object(parent, record: FileRecord) -> None:
         _sub(registry, P("formatRegistryName"), "PRONOM")
         _sub(registry, P("formatRegistryKey"), record.puid)
         _sub(registry, P("formatRegistryRole"), "specification")
-    _sub(obj, P("originalName"), f"%transferDirectory%{record.original_path}")
+    for _tool, xml in extensions:
+        # Each tool's own XML, as Archivematica embeds ExifTool, MediaInfo and FFprobe.
+        extension = _sub(chars, P("objectCharacteristicsExtension"))
+        extension.append(etree.fromstring(xml.encode("utf-8"), SAFE_PARSER))
+    if record.file_group in DERIVED_GROUPS:
+        _sub(obj, P("originalName"), f"%SIPDirectory%{record.path}")
+    else:
+        _sub(obj, P("originalName"), f"%transferDirectory%{record.original_path}")
     if record.parent_uuid:
         relation = _sub(obj, P("relationship"))
         _sub(relation, P("relationshipType"), "structural")
@@ -241,6 +273,16 @@ def _file_object(parent, record: FileRecord) -> None:
         related = _sub(relation, P("relatedObjectIdentifier"))
         _sub(related, P("relatedObjectIdentifierType"), "UUID")
         _sub(related, P("relatedObjectIdentifierValue"), record.parent_uuid)
+    for subtype, other, event, _ in relations:
+        relation = _sub(obj, P("relationship"))
+        _sub(relation, P("relationshipType"), "derivation")
+        _sub(relation, P("relationshipSubType"), subtype)
+        related = _sub(relation, P("relatedObjectIdentifier"))
+        _sub(related, P("relatedObjectIdentifierType"), "UUID")
+        _sub(related, P("relatedObjectIdentifierValue"), other)
+        related_event = _sub(relation, P("relatedEventIdentifier"))
+        _sub(related_event, P("relatedEventIdentifierType"), "UUID")
+        _sub(related_event, P("relatedEventIdentifierValue"), event)
 
 
 def _event(parent, event: Event, agents: list[Agent]) -> None:
@@ -355,7 +397,11 @@ def _rights_statement(parent, row: dict[str, str], file_uuid: str) -> None:
 
 
 def _file_section(
-    mets, scope: MetsScope, records: list[FileRecord], amd_ids: dict[str, str]
+    mets,
+    scope: MetsScope,
+    records: list[FileRecord],
+    amd_ids: dict[str, str],
+    sources: dict[str, str],
 ) -> None:
     section = _sub(mets, M("fileSec"))
     for group in scope.file_groups:
@@ -368,7 +414,8 @@ def _file_section(
                 grp,
                 M("file"),
                 ID=f"file-{record.uuid}",
-                GROUPID=f"Group-{record.uuid}",
+                # A derivative is grouped with its original, as in Archivematica.
+                GROUPID=f"Group-{sources.get(record.uuid, record.uuid)}",
                 ADMID=amd_ids[record.uuid],
             )
             _sub(

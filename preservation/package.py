@@ -91,6 +91,13 @@ class Package:
         return self.sip_data / f"METS.{self.ref.aip_uuid}.xml"
 
     @property
+    def dip_dir(self) -> Path:
+        """The DIP being assembled (access copies, thumbnails, METS), named like the AIP."""
+        return (
+            self.settings.shared_directory / "watchedDirectories" / "uploadDIP" / self.ref.aip_name
+        )
+
+    @property
     def transfer_logs_in_sip(self) -> PurePosixPath:
         return PurePosixPath("logs", "transfers", self.ref.transfer_dirname, "logs")
 

@@ -4,6 +4,9 @@ The transfer_ingest DAG wires its tasks in this order (a test holds it to that);
 benchmark and the tests run the library in the same order.
 """
 
+#: Per-file stages: in the DAG they are mapped over chunks of files (preservation.chunks).
+PER_FILE = ("characterize_files", "validate_files", "normalize_files", "transcribe_files")
+
 TRANSFER_INGEST = (
     "receive_transfer",
     "verify_transfer_compliance",
@@ -13,12 +16,16 @@ TRANSFER_INGEST = (
     "change_filenames",
     "identify_file_formats",
     "extract_packages",
-    # Characterization, validation and normalization come here (next issue).
+    "characterize_files",
+    "validate_files",
     "create_sip",
+    "normalize_files",
+    "transcribe_files",
     "generate_aip_mets",
     "add_readme",
     "prepare_aip",
     "compress_aip",
     "store_aip",
+    "store_dip",
     "clean_up",
 )

@@ -19,6 +19,10 @@ FILENAME_CHANGE = "filename change"
 FORMAT_IDENTIFICATION = "format identification"
 UNPACKING = "unpacking"
 COMPRESSION = "compression"
+VALIDATION = "validation"
+NORMALIZATION = "normalization"
+CREATION = "creation"
+TRANSCRIPTION = "transcription"
 
 #: Namespace for the deterministic identifiers of this system (events, runs). A retried
 #: task computes the same identifier for the same event, so it replaces, never duplicates.

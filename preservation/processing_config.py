@@ -14,6 +14,7 @@ from preservation.errors import TransferInvalid
 
 PACKAGE_KINDS = ("any", "catalogued", "accession")
 COMPRESSIONS = ("uncompressed", "tar", "tar.gz", "7z-bzip2", "7z-lzma")
+NORMALIZATIONS = ("preservation_and_access", "preservation", "access", "none")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,20 @@ class ProcessingConfig:
     delete_packages_after_extraction: bool
     compression: str
     compression_level: int
+    characterize: bool
+    validate: bool
+    fail_on_invalid: bool
+    normalize: str
+    thumbnails: bool
+    transcribe: bool
+
+    @property
+    def normalize_for_preservation(self) -> bool:
+        return self.normalize in ("preservation_and_access", "preservation")
+
+    @property
+    def normalize_for_access(self) -> bool:
+        return self.normalize in ("preservation_and_access", "access")
 
 
 def available() -> list[str]:
@@ -53,6 +68,8 @@ def load(name: str) -> ProcessingConfig:
         problems.append(f"package_kind must be one of {PACKAGE_KINDS}")
     if data.get("compression") not in COMPRESSIONS:
         problems.append(f"compression must be one of {COMPRESSIONS}")
+    if data.get("normalize") not in NORMALIZATIONS:
+        problems.append(f"normalize must be one of {NORMALIZATIONS}")
     if problems:
         raise TransferInvalid(f"Processing configuration {name!r} is not valid", problems)
     return ProcessingConfig(name=name, **data)

@@ -36,6 +36,7 @@ class Settings:
     clamav_database: str | None
     tool_timeout: int
     workers: int
+    chunk_files: int
     limits: Limits
 
     @property
@@ -49,6 +50,10 @@ class Settings:
     @property
     def aip_store(self) -> Path:
         return self.home / "locations" / "aipstore"
+
+    @property
+    def dip_store(self) -> Path:
+        return self.home / "locations" / "dipstore"
 
     @property
     def airflow_home(self) -> Path:
@@ -67,6 +72,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         clamav_database=env.get("CLAMAV_DATABASE") or None,
         tool_timeout=_int_env("PRESERVATION_TOOL_TIMEOUT", 3600),
         workers=_int_env("PRESERVATION_WORKERS", os.cpu_count() or 1),
+        # Files per chunk of the per-file stages (characterize, validate, normalize).
+        chunk_files=max(1, _int_env("PRESERVATION_CHUNK_FILES", 500)),
         limits=Limits(
             max_members=_int_env("PRESERVATION_MAX_MEMBERS", Limits.max_members),
             max_total_bytes=_int_env("PRESERVATION_MAX_BYTES", Limits.max_total_bytes),

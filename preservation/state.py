@@ -8,6 +8,7 @@ identifiers, so a retried step leaves the same rows, not duplicates.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,20 @@ CREATE TABLE IF NOT EXISTS events (
     outcome_note TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
+CREATE TABLE IF NOT EXISTS characteristics (  -- tool output for objectCharacteristicsExtension
+    uuid TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    xml TEXT NOT NULL,
+    PRIMARY KEY (uuid, tool)
+);
+CREATE TABLE IF NOT EXISTS derivatives (     -- PREMIS derivation relationships
+    source TEXT NOT NULL,
+    derivative TEXT NOT NULL,
+    purpose TEXT NOT NULL,                   -- preservation | access | thumbnail | transcription
+    event TEXT NOT NULL,                     -- the normalization/transcription event's UUID
+    path TEXT NOT NULL,                      -- where the derivative is (access copies: the DIP)
+    PRIMARY KEY (source, purpose)
+);
 """
 
 
@@ -127,6 +142,10 @@ class State:
         ).fetchall()
         return [FileRecord(**dict(r)) for r in rows]
 
+    def files_by_uuid(self, uuids: Iterable[str]) -> list[FileRecord]:
+        """The live files with these UUIDs, in path order."""
+        return self.files("uuid IN (SELECT value FROM json_each(?))", (json.dumps(list(uuids)),))
+
     def update_files(self, column_sql: str, rows: Iterable[tuple]) -> None:
         """Batch update: ``column_sql`` is the SET clause, each row ends with the UUID."""
         with self.transaction() as db:
@@ -159,6 +178,31 @@ class State:
         for row in self.db.execute("SELECT * FROM events ORDER BY datetime, uuid"):
             grouped.setdefault(row["subject"], []).append(_event(row))
         return grouped
+
+
+    # -- characterization and derivation ---------------------------------------------------
+    def record_characteristics(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Store (file UUID, tool, XML) tool outputs; a re-run replaces them."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO characteristics VALUES (?, ?, ?)", rows)
+
+    def characteristics(self, uuid: str) -> list[tuple[str, str]]:
+        """The (tool, XML) outputs recorded for a file, in tool order."""
+        rows = self.db.execute(
+            "SELECT tool, xml FROM characteristics WHERE uuid = ? ORDER BY tool", (uuid,)
+        )
+        return [(r["tool"], r["xml"]) for r in rows]
+
+    def record_derivatives(self, rows: Iterable[tuple[str, str, str, str, str]]) -> None:
+        """Store (source, derivative, purpose, event, path) links; one per source and purpose."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO derivatives VALUES (?, ?, ?, ?, ?)", rows)
+
+    def derivatives(self, where: str = "1", params: tuple = ()) -> list[sqlite3.Row]:
+        """Derivation links matching an SQL condition."""
+        return self.db.execute(
+            f"SELECT * FROM derivatives WHERE {where} ORDER BY source, purpose", params
+        ).fetchall()
 
 
 def _event(row: sqlite3.Row) -> Event:

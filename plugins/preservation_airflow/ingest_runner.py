@@ -16,6 +16,11 @@ from pathlib import Path
 DAG_ID = "transfer_ingest"
 
 
+def _worst(a: str | None, b: str | None) -> str | None:
+    rank = {"failed": 3, "upstream_failed": 2, "skipped": 0, "success": 1}
+    return max(a, b, key=lambda s: rank.get(s or "", 2.5))
+
+
 def outcome(dag, run_id: str, transfer: str) -> dict:
     """Read the finished run's task states and XComs into the CLI's JSON object."""
     from airflow.models.taskinstance import TaskInstance
@@ -27,10 +32,10 @@ def outcome(dag, run_id: str, transfer: str) -> dict:
 
     ref = PackageRef.for_run(transfer, f"{DAG_ID}/{run_id}")
     with create_session() as session:
-        states = {
-            ti.task_id: ti.state
-            for ti in session.scalars(select(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id))
-        }
+        states: dict[str, str | None] = {}
+        for ti in session.scalars(select(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id)):
+            # A mapped stage has one instance per chunk: it is as bad as its worst one.
+            states[ti.task_id] = _worst(states.get(ti.task_id, "skipped"), ti.state)
         xcoms = {
             (x.task_id, x.key): x.value
             for x in session.scalars(select(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id))

@@ -13,6 +13,10 @@ and translates its outcome for Airflow:
 
 Once the run's AIP is stored, the stages before storage skip themselves: clearing one of
 them on a finished run can never make a second AIP.
+
+The per-file stages (characterization, validation, normalization, transcription) are
+mapped over chunks of files: ``PlanFileChunksOperator`` decides how many, once per run,
+and each mapped instance gets its ``chunk`` index, so several workers share a transfer.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 DEFAULT_CONFIG = "default"
-AFTER_STORAGE = ("store_aip", "clean_up")
+AFTER_STORAGE = ("store_aip", "store_dip", "clean_up")
 
 
 def started_by(context) -> str:
@@ -66,12 +70,13 @@ class MicroServiceOperator(BaseOperator):
     template_fields: Sequence[str] = ()
     ui_color = "#e8f1e4"
 
-    def __init__(self, *, service: str, **kwargs):
+    def __init__(self, *, service: str, chunk: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.service = service
+        self.chunk = chunk
 
     def execute(self, context):
-        from preservation.errors import PackageRejected, StepNotApplicable
+        from preservation.errors import ConfigurationInvalid, PackageRejected, StepNotApplicable
 
         module = importlib.import_module(f"preservation.{self.service}")
         ti = context["ti"]
@@ -80,13 +85,15 @@ class MicroServiceOperator(BaseOperator):
             package, source = package_for(context)
             self._skip_if_stored(package)
             args = (source,) if self.service == "receive_transfer" else ()
+            kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
             self.log.info(
-                "%s: %s (AIP %s)", module.NAME, package.ref.transfer_dirname, package.ref.aip_uuid
+                "%s: %s (AIP %s)%s", module.NAME, package.ref.transfer_dirname,
+                package.ref.aip_uuid, f", chunk {self.chunk}" if kwargs else "",
             )
-            result = module.run(package, *args)
+            result = module.run(package, *args, **kwargs)
         except StepNotApplicable as reason:
             raise AirflowSkipException(f"{module.NAME} skipped: {reason}") from None
-        except PackageRejected as verdict:
+        except (PackageRejected, ConfigurationInvalid) as verdict:
             self.log.error("%s rejected the transfer:\n%s", module.NAME, verdict)
             ti.xcom_push(key="failure_reason", value=str(verdict))
             raise AirflowFailException(f"{module.NAME}: {verdict}") from verdict
@@ -112,3 +119,24 @@ class MicroServiceOperator(BaseOperator):
             raise AirflowSkipException(
                 f"AIP {package.ref.aip_uuid} is already stored at {stored}; nothing to redo"
             )
+
+
+class PlanFileChunksOperator(BaseOperator):
+    """Decide how many chunks the per-file stages of this run use; returns their indexes.
+
+    Decided once per run and kept in the package's state, so a retry returns the same
+    list and mapped instances never see two different splits.
+    """
+
+    ui_color = "#f4efe1"
+
+    def execute(self, context):
+        from preservation import chunks
+
+        package, _ = package_for(context)
+        try:
+            count = chunks.plan(package)
+        finally:
+            package.close()
+        self.log.info("Per-file stages run as %d chunk(s)", count)
+        return list(range(count))

@@ -49,7 +49,21 @@ def test_default_args_retry_system_faults(monkeypatch):
 def test_tasks_follow_archivematicas_micro_services_in_order(dagbag):
     dag = dagbag.dags["transfer_ingest"]
     order = [t.task_id for t in dag.topological_sort()]
-    assert order == list(STAGES)
+    assert order == [
+        *STAGES[: STAGES.index("extract_packages") + 1],
+        "plan_file_chunks",
+        *STAGES[STAGES.index("extract_packages") + 1 :],
+    ]
+
+
+def test_per_file_stages_are_mapped_over_the_planned_chunks(dagbag):
+    from preservation.pipeline import PER_FILE
+
+    dag = dagbag.dags["transfer_ingest"]
+    mapped = {t.task_id for t in dag.tasks if t.is_mapped}
+    assert mapped == set(PER_FILE)
+    for service in PER_FILE:
+        assert "plan_file_chunks" in dag.get_task(service).get_flat_relative_ids(upstream=True)
 
 
 @pytest.mark.parametrize("service", STAGES)

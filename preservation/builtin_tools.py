@@ -1,0 +1,100 @@
+"""In-process commands of the format policy registry, for formats a library handles.
+
+Raster images go through Pillow, PDFs through pikepdf (qpdf), XML through lxml: no
+subprocess per file. Converters take (source, output) and write ``output``; validators
+take (source, None) and return the message of a pass, raising on a failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+from lxml import etree
+
+THUMBNAIL_SIZE = (100, 100)
+
+
+def _open_image(source: Path):
+    from PIL import Image
+
+    image = Image.open(source)
+    image.load()
+    return image
+
+
+def _flattened(image):
+    """RGB on white: JPEG has no alpha and no palette."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, "white")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def validate_image(source: Path, _output: None = None) -> str:
+    """Decode every frame; a truncated or corrupt image raises with Pillow's message."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source) as image:
+            image.verify()
+        with Image.open(source) as image:
+            frames = getattr(image, "n_frames", 1)
+            for frame in range(frames):
+                image.seek(frame)
+                image.load()
+            return f"{image.format} {image.width}x{image.height} {image.mode}, {frames} frame(s) decoded"
+
+
+def validate_pdf(source: Path, _output: None = None) -> str:
+    """Open with qpdf (through pikepdf) and check the structure; problems raise."""
+    import pikepdf
+
+    with pikepdf.open(source) as pdf:
+        problems = pdf.check_pdf_syntax()
+        pages = len(pdf.pages)
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
+    return f"PDF {pdf.pdf_version}, {pages} page(s), no structural problems"
+
+
+def validate_xml(source: Path, _output: None = None) -> str:
+    """Parse without resolving entities or fetching anything; errors raise."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    etree.parse(str(source), parser)
+    return "well-formed"
+
+
+def image_to_tiff(source: Path, output: Path) -> str:
+    """Preservation TIFF (LZW, lossless), every frame kept."""
+    image = _open_image(source)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    image.save(output, "TIFF", compression="tiff_lzw", save_all=getattr(image, "n_frames", 1) > 1)
+    return ""
+
+
+def image_to_jpeg(source: Path, output: Path) -> str:
+    """Access JPEG (first frame, flattened on white, quality 85)."""
+    _flattened(_open_image(source)).save(output, "JPEG", quality=85)
+    return ""
+
+
+def image_thumbnail(source: Path, output: Path) -> str:
+    """A thumbnail JPEG of at most 100x100 pixels."""
+    image = _flattened(_open_image(source))
+    image.thumbnail(THUMBNAIL_SIZE)
+    image.save(output, "JPEG", quality=80)
+    return ""
+
+
+def copy(source: Path, output: Path) -> str:
+    """The file itself, for formats fit for access as they are."""
+    shutil.copyfile(source, output)
+    return ""

@@ -1,0 +1,57 @@
+"""Chunks of files, so the per-file stages of a large transfer spread over workers.
+
+The number of chunks is fixed once per package, from the number of originals, and kept
+in the package's state: every mapped task, and every retry of one, sees the same split.
+A file belongs to a chunk by its UUID (uniform, stable), so a chunk's files never depend
+on the order files were registered in; a derivative is handled with its source's chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from preservation.package import Package
+from preservation.state import FileRecord
+
+#: Airflow maps at most 1024 task instances; stay well under it.
+MAX_CHUNKS = 64
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Chunk ``index`` of ``count``; ``Chunk.ALL`` is the whole package."""
+
+    index: int
+    count: int
+
+    def holds(self, uuid: str) -> bool:
+        return self.count <= 1 or int(uuid.replace("-", "")[:8], 16) % self.count == self.index
+
+
+Chunk.ALL = Chunk(0, 1)  # type: ignore[attr-defined]
+
+
+def plan(package: Package) -> int:
+    """How many chunks this package's per-file stages use (decided once, then kept)."""
+    known = package.state.meta("chunks")
+    if known:
+        return int(known)
+    originals = len(package.state.files("file_group = 'original'"))
+    count = max(1, min(MAX_CHUNKS, -(-originals // package.settings.chunk_files)))
+    package.state.set_meta(chunks=str(count))
+    return count
+
+
+def of(package: Package, index: int | None) -> Chunk:
+    """Chunk ``index`` of this package (None: the whole package, as the CLI runs it)."""
+    if index is None:
+        return Chunk.ALL  # type: ignore[attr-defined]
+    return Chunk(index, plan(package))
+
+
+def select(records: Sequence[FileRecord], chunk: Chunk | None) -> list[FileRecord]:
+    """The records of ``chunk`` (all of them when ``chunk`` is None)."""
+    if chunk is None:
+        return list(records)
+    return [r for r in records if chunk.holds(r.uuid)]

@@ -1,0 +1,205 @@
+"""Running the format policy registry's commands: versions, availability, a bounded pool.
+
+A command either runs an external program (argv with ``{input}``, ``{output}``,
+``{work_dir}``, ``{stem}`` placeholders; a private working folder per call; a timeout) or
+calls a function in-process. A failing, hung or crashing tool becomes a ``CommandResult``
+with the reason for that file, never an exception: the other files go on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+from preservation.fpr import Command, Tool
+
+T = TypeVar("T")
+R = TypeVar("R")
+#: Keep at most this much of a tool's message in an event (a crashing tool may print MBs).
+MESSAGE_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did to one file."""
+
+    ok: bool
+    message: str = ""
+    stdout: str = ""
+
+
+def available(tool: Tool) -> bool:
+    """Whether ``tool`` can run here (its program on PATH, or its library importable)."""
+    if tool.executable:
+        return shutil.which(tool.executable) is not None
+    if tool.python_distribution:
+        try:
+            importlib.metadata.version(tool.python_distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+    return True
+
+
+def missing_message(tool: Tool) -> str:
+    """How to say a tool is missing, and how to install it."""
+    if tool.debian_package:
+        return f"{tool.name} is not installed (apt-get install {tool.debian_package})"
+    return f"{tool.name} is not installed (pip install {tool.python_distribution})"
+
+
+@lru_cache(maxsize=64)
+def version(tool: Tool) -> str:
+    """The tool's version, asked once per process ("unknown" when it will not say)."""
+    if tool.python_distribution is not None:
+        if not tool.python_distribution:
+            return platform.python_version()
+        try:
+            return importlib.metadata.version(tool.python_distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+    if not tool.version or not available(tool):
+        return "unknown"
+    try:
+        out = subprocess.run(
+            list(tool.version), capture_output=True, text=True, timeout=60, errors="replace"
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    text = (out.stdout or out.stderr).strip()
+    if tool.version_pattern:
+        match = re.search(tool.version_pattern, text)
+        return match.group(1) if match else "unknown"
+    return text.splitlines()[0].strip() if text else "unknown"
+
+
+def event_detail(command: Command) -> str:
+    """PREMIS eventDetail naming the program, its version and the registry command."""
+    return (
+        f'program="{command.tool.name}"; version="{version(command.tool)}"; '
+        f'command="{command.key}"'
+    )
+
+
+def clip(message: str) -> str:
+    message = message.strip()
+    return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + " […]"
+
+
+def _function(name: str) -> Callable:
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def run(command: Command, source: Path, output: Path | None, timeout: int) -> CommandResult:
+    """Run ``command`` on ``source``; a made file lands at ``output`` only when complete.
+
+    Messages name the file by its name, not by the processing directory's path."""
+    result = _run(command, source, output, timeout)
+    return CommandResult(result.ok, result.message.replace(str(source), source.name),
+                         result.stdout)
+
+
+def _run(command: Command, source: Path, output: Path | None, timeout: int) -> CommandResult:
+    if not available(command.tool):
+        return CommandResult(False, missing_message(command.tool))
+    with tempfile.TemporaryDirectory(prefix="fpr-") as work:
+        work_dir = Path(work)
+        suffix = output.suffix if output else ""
+        staged = work_dir / f"out{suffix}"
+        values = {
+            "input": str(source),
+            "output": str(staged),
+            "work_dir": str(work_dir),
+            "stem": source.stem,
+        }
+        if command.function:
+            try:
+                message = _function(command.function)(source, staged if output else None)
+            except Exception as exc:  # a library failing on one file fails that file only
+                return CommandResult(False, clip(f"{type(exc).__name__}: {exc}"))
+            result = CommandResult(True, clip(message or ""))
+        else:
+            result = run_argv(
+                [_fill(a, values) for a in command.argv],
+                timeout,
+                fail_pattern=command.fail_pattern,
+                pattern_on_stdout=command.output == "stdout",
+            )
+        if not result.ok or output is None:
+            return result
+        made = Path(_fill(command.output, values)) if command.output != "stdout" else None
+        if made is None or not made.is_file() or made.stat().st_size == 0:
+            return CommandResult(False, clip(f"{command.tool.name} made no output file. "
+                                             f"{result.message}"))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(made, output)
+        return result
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    """Replace the known placeholders only: other braces (LibreOffice's JSON filter
+    options, say) are left as they are."""
+    for key, value in values.items():
+        text = text.replace(f"{{{key}}}", value)
+    return text
+
+
+def run_argv(
+    argv: Sequence[str],
+    timeout: int,
+    ok_codes: Sequence[int] = (0,),
+    fail_pattern: str = "",
+    pattern_on_stdout: bool = False,
+) -> CommandResult:
+    """Run a program with a timeout; its failure is a result with the reason, not a raise."""
+    name = Path(argv[0]).name
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, errors="replace",
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return CommandResult(False, f"{name} did not finish within {timeout} s and was stopped")
+    except OSError as exc:
+        return CommandResult(False, f"{name} could not start: {exc}")
+    text = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
+    if done.returncode not in ok_codes:
+        reason = (
+            f"killed by signal {-done.returncode}" if done.returncode < 0
+            else f"exit code {done.returncode}"
+        )
+        return CommandResult(False, clip(f"{name} failed ({reason}): {text}"))
+    checked = done.stdout if pattern_on_stdout else text
+    if fail_pattern and re.search(fail_pattern, checked, re.MULTILINE):
+        return CommandResult(False, clip(text), done.stdout)
+    return CommandResult(True, clip(text), done.stdout)
+
+
+def pool_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn`` over ``items`` in a pool sized to the machine, results in order.
+
+    Threads suffice: the work is in child processes or in libraries that release the GIL.
+    """
+    if workers < 2 or len(items) < 2:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(fn, items)
+
+
+def batches(items: Sequence[T], count: int) -> Iterable[Sequence[T]]:
+    """``items`` cut into at most ``count`` batches of near-equal size."""
+    count = max(1, min(count, len(items)))
+    size = -(-len(items) // count)
+    return [items[i : i + size] for i in range(0, len(items), size)]

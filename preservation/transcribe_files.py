@@ -1,0 +1,86 @@
+"""Transcribe SIP contents: OCR text of images with Tesseract, when the configuration asks.
+
+Off by default (``transcribe = false``). For each original whose format has a
+``transcribe`` rule, the text goes to ``objects/metadata/OCRfiles/<name>-<uuid>.txt``
+(METS fileGrp ``text/ocr``), with a ``transcription`` event on the original and the
+derivation linked both ways. A failing OCR fails that file's event; the rest go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from preservation import chunks, format_tools, fpr, premis
+from preservation.errors import StepNotApplicable
+from preservation.fsutil import merge_log
+from preservation.normalize_files import MANUAL, describe_derivatives
+from preservation.package import Package
+from preservation.premis import Event, stable_uuid
+from preservation.state import FileRecord
+
+NAME = "Transcribe SIP contents"
+LOG = "transcription.log"
+FILE_GROUP = "text/ocr"
+PURPOSE = "transcription"
+
+
+@dataclass(frozen=True)
+class TranscribeResult:
+    files: int
+    transcribed: int
+    failed: int
+
+
+def run(package: Package, chunk: int | None = None) -> TranscribeResult:
+    """OCR the originals (of one chunk) that the registry can transcribe; ``transcription``."""
+    if not package.config.transcribe:
+        raise StepNotApplicable(
+            f"processing configuration {package.config.name!r} turns transcription (OCR) off"
+        )
+    registry = fpr.load()
+    done = {row["source"] for row in package.state.derivatives("purpose = ?", (PURPOSE,))}
+    todo = []
+    for record in chunks.select(package.state.files("file_group = 'original'"),
+                                chunks.of(package, chunk)):
+        rules = registry.rules_for(record.puid, record.path)
+        if record.path.startswith(MANUAL) or record.uuid in done or not rules:
+            continue
+        if rules.transcribe is not None:
+            todo.append((record, rules.transcribe))
+    results = list(format_tools.pool_map(
+        lambda item: _transcribe(package, *item), todo, package.settings.workers
+    ))
+    events, links, fresh, log = [], [], [], []
+    for (record, command), (rel, result) in zip(todo, results):
+        event = Event(
+            record.uuid, premis.TRANSCRIPTION, detail=format_tools.event_detail(command),
+            outcome="success" if result.ok else "failure",
+            outcome_note=f"%SIPDirectory%{rel}" if result.ok else result.message,
+        )
+        events.append(event)
+        log.append(f"{record.path} ({record.uuid}): "
+                   f"{'transcribed to ' + rel if result.ok else 'failed: ' + result.message}")
+        if result.ok:
+            uuid = stable_uuid("derivative", record.uuid, PURPOSE)
+            fresh.append(FileRecord(uuid, rel, rel, FILE_GROUP))
+            links.append((record.uuid, uuid, PURPOSE, event.identifier, rel))
+            events.append(Event(uuid, premis.CREATION, key=PURPOSE, detail=event.detail,
+                                outcome="success", outcome_note=f"derived from {record.uuid}"))
+    package.state.add_files(fresh)
+    package.state.record_events(events)
+    package.state.record_derivatives(links)
+    describe_derivatives(package, package.state.files_by_uuid(r.uuid for r in fresh))
+    merge_log(package.logs_dir() / LOG, log)
+    failed = sum(1 for _, result in results if not result.ok)
+    return TranscribeResult(len(todo), len(todo) - failed, failed)
+
+
+def _transcribe(package: Package, record: FileRecord, command: fpr.Command):
+    stem = PurePosixPath(record.path).stem
+    rel = f"objects/metadata/OCRfiles/{stem}-{record.uuid}.txt"
+    result = format_tools.run(
+        command, package.sip_data / record.path, package.sip_data / rel,
+        package.settings.tool_timeout,
+    )
+    return rel, result

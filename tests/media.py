@@ -1,0 +1,87 @@
+"""Small real media files, generated with the real tools (Pillow, FFmpeg, Ghostscript,
+LibreOffice), for the characterization, validation and normalization tests."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+
+def _ffmpeg(*args: str, suffix: str) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / f"out{suffix}"
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args, str(out)], check=True)
+        return out.read_bytes()
+
+
+@cache
+def image(fmt: str, size: tuple[int, int] = (48, 32)) -> bytes:
+    """A small image with a gradient, in a Pillow format name (PNG, JPEG, GIF, BMP, TIFF)."""
+    from PIL import Image
+
+    picture = Image.new("RGB", size)
+    picture.putdata([(x * 5 % 256, y * 7 % 256, 128) for y in range(size[1]) for x in range(size[0])])
+    if fmt == "GIF":
+        picture = picture.convert("P")
+    buffer = io.BytesIO()
+    picture.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@cache
+def wav() -> bytes:
+    return _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", suffix=".wav")
+
+
+@cache
+def audio(suffix: str) -> bytes:
+    """The sine tone as MP3, FLAC or AIFF (suffix ``.mp3``, ``.flac``, ``.aiff``)."""
+    return _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", suffix=suffix)
+
+
+@cache
+def video(suffix: str = ".mp4") -> bytes:
+    """Half a second of test pattern with sound (``.mp4``, ``.mov``, ``.avi``, ``.mkv``)."""
+    codec = ["-c:v", "mpeg4"] if suffix == ".avi" else ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    return _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=duration=0.5:size=64x48:rate=10",
+        "-f", "lavfi", "-i", "sine=duration=0.5", "-shortest", *codec, suffix=suffix,
+    )
+
+
+@cache
+def pdf() -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.pdf"
+        subprocess.run(
+            ["gs", "-q", "-dSAFER", "-sDEVICE=pdfwrite", "-o", str(out), "-c",
+             "/Helvetica findfont 24 scalefont setfont 72 700 moveto (Hello archive) show "
+             "showpage"],
+            check=True,
+        )
+        return out.read_bytes()
+
+
+@cache
+def office_document() -> bytes:
+    """A .docx made by LibreOffice from a line of text."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "letter.txt"
+        source.write_text("Dear archivist, this letter is preserved.\n")
+        subprocess.run(
+            ["soffice", f"-env:UserInstallation=file://{folder}/profile", "--headless",
+             "--convert-to", "docx", "--outdir", folder, str(source)],
+            check=True, capture_output=True, timeout=300,
+        )
+        return (Path(folder) / "letter.docx").read_bytes()
+
+
+def truncated(data: bytes) -> bytes:
+    """The first half of a file: what an interrupted copy leaves."""
+    return data[: len(data) // 2]
+
+
+BROKEN_PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
