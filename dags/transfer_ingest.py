@@ -17,8 +17,8 @@ nothing to do (no checksum files, no packages to extract, uncompressed AIP), sho
 **skipped**. Characterization, validation, normalization and transcription are mapped
 over chunks of files (`PRESERVATION_CHUNK_FILES` per chunk, at most 64), so the workers
 share a large transfer; a file whose tool fails gets a failed event and the run goes on.
-Access copies and thumbnails become a DIP stored beside the AIP. A verdict on the package (invalid layout, virus, checksum mismatch) fails
-the run at once with the reason in the task log and in the XCom `failure_reason`; a
+Access copies and thumbnails become a DIP stored beside the AIP. A verdict on the
+package (invalid layout, virus, checksum mismatch) fails the run at once with the reason in the task log and in the XCom `failure_reason`; a
 system fault is retried.
 """
 
@@ -66,7 +66,9 @@ def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
     },
 )
 def transfer_ingest():
-    chunks = PlanFileChunksOperator(task_id="plan_file_chunks", task_display_name="Plan file chunks")
+    chunks = PlanFileChunksOperator(
+        task_id="plan_file_chunks", task_display_name="Plan file chunks"
+    )
     chain(
         # Transfer
         stage("receive_transfer", "Receive transfer"),

@@ -49,7 +49,8 @@ def validate_image(source: Path, _output: None = None) -> str:
             for frame in range(frames):
                 image.seek(frame)
                 image.load()
-            return f"{image.format} {image.width}x{image.height} {image.mode}, {frames} frame(s) decoded"
+            size = f"{image.width}x{image.height}"
+            return f"{image.format} {size} {image.mode}, {frames} frame(s) decoded"
 
 
 def validate_pdf(source: Path, _output: None = None) -> str:

@@ -30,8 +30,12 @@ LOG = "characterization.log"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 MEDIAINFO_NS = "https://mediaarea.net/mediainfo"
 #: ExifTool tags that describe our working copy, not the file (and change on every run).
-EXIFTOOL_EXCLUDED = ("--System:Directory", "--System:FileAccessDate",
-                     "--System:FileInodeChangeDate", "--System:FilePermissions")
+EXIFTOOL_EXCLUDED = (
+    "--System:Directory",
+    "--System:FileAccessDate",
+    "--System:FileInodeChangeDate",
+    "--System:FilePermissions",
+)
 BATCH_FILES = 200
 
 
@@ -79,7 +83,7 @@ def characterize(package: Package, records: Sequence[FileRecord]) -> Characteriz
             found: dict[str, etree._Element] = {}
             failures: dict[str, str] = {}
             for part_found, part_failures in format_tools.pool_map(
-                lambda group: runner([root / r.path for r in group], timeout),
+                lambda group, runner=runner: runner([root / r.path for r in group], timeout),
                 groups,
                 package.settings.workers,
             ):
@@ -88,27 +92,29 @@ def characterize(package: Package, records: Sequence[FileRecord]) -> Characteriz
             for record in members:
                 path = str(root / record.path)
                 if path in found:
-                    outputs.append((record.uuid, command.tool.name, _text(found[path])))
+                    outputs.append((record.uuid, command.tool.name, _text(found[path], root)))
                     log.append(f"{record.path} ({record.uuid}): {command.tool.name} ok")
                 else:
                     reason = failures.get(path, "no output for this file")
-                    log.append(f"{record.path} ({record.uuid}): {command.tool.name} failed: "
-                               f"{reason}")
+                    log.append(
+                        f"{record.path} ({record.uuid}): {command.tool.name} failed: {reason}"
+                    )
         else:
             results = format_tools.pool_map(
-                lambda r: format_tools.run(command, root / r.path, None, timeout),
+                lambda r, command=command: format_tools.run(command, root / r.path, None, timeout),
                 members,
                 package.settings.workers,
             )
             for record, result in zip(members, results):
                 xml = _parse(result.stdout) if result.ok else None
                 if xml is not None:
-                    outputs.append((record.uuid, command.tool.name, _text(xml)))
+                    outputs.append((record.uuid, command.tool.name, _text(xml, root)))
                     log.append(f"{record.path} ({record.uuid}): {command.tool.name} ok")
                 else:
                     reason = result.message if not result.ok else "output is not XML"
-                    log.append(f"{record.path} ({record.uuid}): {command.tool.name} failed: "
-                               f"{reason}")
+                    log.append(
+                        f"{record.path} ({record.uuid}): {command.tool.name} failed: {reason}"
+                    )
     package.state.record_characteristics(outputs)
     merge_log(package.logs_dir() / LOG, log)
     failed = sum(1 for line in log if " failed: " in line or " not run: " in line)
@@ -122,8 +128,10 @@ def _parse(text: str) -> etree._Element | None:
         return None
 
 
-def _text(element: etree._Element) -> str:
-    return etree.tostring(element, encoding="unicode")
+def _text(element: etree._Element, root: Path) -> str:
+    # Tools name the file by the path they were given: keep it relative to the package,
+    # so the record does not carry the processing directory's location.
+    return etree.tostring(element, encoding="unicode").replace(f"{root}/", "")
 
 
 def _exiftool(paths: list[Path], timeout: int) -> tuple[dict, dict]:
@@ -132,8 +140,17 @@ def _exiftool(paths: list[Path], timeout: int) -> tuple[dict, dict]:
         args.write("\n".join(str(p) for p in paths) + "\n")
         args.flush()
         result = format_tools.run_argv(
-            ["exiftool", "-X", "-q", "-q", "-charset", "filename=utf8", *EXIFTOOL_EXCLUDED,
-             "-@", args.name],
+            [
+                "exiftool",
+                "-X",
+                "-q",
+                "-q",
+                "-charset",
+                "filename=utf8",
+                *EXIFTOOL_EXCLUDED,
+                "-@",
+                args.name,
+            ],
             timeout,
             ok_codes=(0, 1),  # 1: some file could not be read; the others are reported
         )
@@ -151,9 +168,7 @@ def _exiftool(paths: list[Path], timeout: int) -> tuple[dict, dict]:
 
 def _mediainfo(paths: list[Path], timeout: int) -> tuple[dict, dict]:
     """MediaInfo's XML for a batch of files, one ``MediaInfo`` document per file."""
-    result = format_tools.run_argv(
-        ["mediainfo", "--Output=XML", *(str(p) for p in paths)], timeout
-    )
+    result = format_tools.run_argv(["mediainfo", "--Output=XML", *(str(p) for p in paths)], timeout)
     if not result.ok:
         return {}, {str(p): result.message for p in paths}
     document = _parse(result.stdout)
@@ -163,7 +178,8 @@ def _mediainfo(paths: list[Path], timeout: int) -> tuple[dict, dict]:
     library = document.find(f"{{{MEDIAINFO_NS}}}creatingLibrary")
     for media in document.findall(f"{{{MEDIAINFO_NS}}}media"):
         holder = etree.Element(
-            f"{{{MEDIAINFO_NS}}}MediaInfo", {"version": document.get("version", "")},
+            f"{{{MEDIAINFO_NS}}}MediaInfo",
+            {"version": document.get("version", "")},
             nsmap={None: MEDIAINFO_NS},
         )
         if library is not None:

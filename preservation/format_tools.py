@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -86,8 +88,7 @@ def version(tool: Tool) -> str:
 def event_detail(command: Command) -> str:
     """PREMIS eventDetail naming the program, its version and the registry command."""
     return (
-        f'program="{command.tool.name}"; version="{version(command.tool)}"; '
-        f'command="{command.key}"'
+        f'program="{command.tool.name}"; version="{version(command.tool)}"; command="{command.key}"'
     )
 
 
@@ -106,8 +107,7 @@ def run(command: Command, source: Path, output: Path | None, timeout: int) -> Co
 
     Messages name the file by its name, not by the processing directory's path."""
     result = _run(command, source, output, timeout)
-    return CommandResult(result.ok, result.message.replace(str(source), source.name),
-                         result.stdout)
+    return CommandResult(result.ok, result.message.replace(str(source), source.name), result.stdout)
 
 
 def _run(command: Command, source: Path, output: Path | None, timeout: int) -> CommandResult:
@@ -135,13 +135,17 @@ def _run(command: Command, source: Path, output: Path | None, timeout: int) -> C
                 timeout,
                 fail_pattern=command.fail_pattern,
                 pattern_on_stdout=command.output == "stdout",
+                # A private HOME per call: tools that keep state there (MediaConch's
+                # SQLite database, LibreOffice's profile) would block each other.
+                env={**os.environ, "HOME": str(work_dir)},
             )
         if not result.ok or output is None:
             return result
         made = Path(_fill(command.output, values)) if command.output != "stdout" else None
         if made is None or not made.is_file() or made.stat().st_size == 0:
-            return CommandResult(False, clip(f"{command.tool.name} made no output file. "
-                                             f"{result.message}"))
+            return CommandResult(
+                False, clip(f"{command.tool.name} made no output file. {result.message}")
+            )
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(made, output)
         return result
@@ -161,22 +165,37 @@ def run_argv(
     ok_codes: Sequence[int] = (0,),
     fail_pattern: str = "",
     pattern_on_stdout: bool = False,
+    env: dict[str, str] | None = None,
 ) -> CommandResult:
     """Run a program with a timeout; its failure is a result with the reason, not a raise."""
     name = Path(argv[0]).name
     try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, errors="replace",
+        # Its own process group, so a timeout stops the tool and anything it started
+        # (a shell's children would otherwise keep its output open).
+        process = subprocess.Popen(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+            env=env,
         )
-    except subprocess.TimeoutExpired:
-        return CommandResult(False, f"{name} did not finish within {timeout} s and was stopped")
     except OSError as exc:
         return CommandResult(False, f"{name} could not start: {exc}")
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return CommandResult(False, f"{name} did not finish within {timeout} s and was stopped")
+    done = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     text = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
     if done.returncode not in ok_codes:
         reason = (
-            f"killed by signal {-done.returncode}" if done.returncode < 0
+            f"killed by signal {-done.returncode}"
+            if done.returncode < 0
             else f"exit code {done.returncode}"
         )
         return CommandResult(False, clip(f"{name} failed ({reason}): {text}"))

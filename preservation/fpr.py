@@ -20,8 +20,14 @@ from pathlib import Path
 
 from preservation.errors import ConfigurationInvalid
 
-PURPOSES = ("characterization", "validation", "preservation", "access", "thumbnail",
-            "transcription")
+PURPOSES = (
+    "characterization",
+    "validation",
+    "preservation",
+    "access",
+    "thumbnail",
+    "transcription",
+)
 #: Format keys naming a command, and the purpose the command must have.
 STEP_KEYS = {
     "validate": "validation",
@@ -32,10 +38,24 @@ STEP_KEYS = {
 }
 SECTIONS = {"tools", "commands", "categories", "formats", "fallback_by_extension"}
 FORMAT_KEYS = {"name", "category", "characterize", "preservation_format", *STEP_KEYS}
-COMMAND_KEYS = {"tool", "purpose", "argv", "function", "batch", "output", "extension",
-                "fail_pattern"}
-TOOL_KEYS = {"name", "executable", "version", "version_pattern", "debian_package",
-             "python_distribution"}
+COMMAND_KEYS = {
+    "tool",
+    "purpose",
+    "argv",
+    "function",
+    "batch",
+    "output",
+    "extension",
+    "fail_pattern",
+}
+TOOL_KEYS = {
+    "name",
+    "executable",
+    "version",
+    "version_pattern",
+    "debian_package",
+    "python_distribution",
+}
 
 
 @dataclass(frozen=True)
@@ -144,7 +164,9 @@ def _build(data: dict, sources: tuple[str, ...]) -> Registry:
     problems: list[str] = [f"unknown section [{k}]" for k in sorted(data.keys() - SECTIONS)]
 
     def unknown(kind: str, key: str, table: Mapping, allowed: set[str]) -> None:
-        problems.extend(f"{kind} {key!r}: unknown key {k!r}" for k in sorted(table.keys() - allowed))
+        problems.extend(
+            f"{kind} {key!r}: unknown key {k!r}" for k in sorted(table.keys() - allowed)
+        )
 
     tools = {}
     for key, table in data.get("tools", {}).items():
@@ -193,7 +215,7 @@ def _build(data: dict, sources: tuple[str, ...]) -> Registry:
         rules = _merge(categories.get(category, {}), table)
         unknown("category", category, categories.get(category, {}), FORMAT_KEYS)
 
-        def command(step: str, purpose: str) -> Command | None:
+        def command(step: str, purpose: str, rules=rules, puid=puid) -> Command | None:
             name = rules.get(step, "")
             if not name:
                 return None
@@ -229,7 +251,8 @@ def _build(data: dict, sources: tuple[str, ...]) -> Registry:
     by_extension = {k.lower(): v for k, v in data.get("fallback_by_extension", {}).items()}
     problems += [
         f"fallback_by_extension {ext!r}: {puid!r} is not in [formats]"
-        for ext, puid in sorted(by_extension.items()) if puid not in formats
+        for ext, puid in sorted(by_extension.items())
+        if puid not in formats
     ]
     if problems:
         raise ConfigurationInvalid(

@@ -65,7 +65,8 @@ class Outcome:
 
     record: FileRecord
     purpose: str
-    outcome: str  # normalized | manual | failed | already preservation format | no rule | tool missing | exists
+    # normalized | manual | failed | already preservation format | no rule | tool missing
+    outcome: str
     command: str = ""
     derivative: str = ""
     message: str = ""
@@ -80,8 +81,7 @@ def run(package: Package, chunk: int | None = None) -> NormalizeResult:
             f"processing configuration {config.name!r} turns normalization and thumbnails off"
         )
     originals = [
-        r for r in package.state.files("file_group = 'original'")
-        if not r.path.startswith(MANUAL)
+        r for r in package.state.files("file_group = 'original'") if not r.path.startswith(MANUAL)
     ]
     return normalize(package, chunks.select(originals, chunks.of(package, chunk)))
 
@@ -91,11 +91,13 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     registry = fpr.load()
     config = package.config
     purposes = [
-        p for p, wanted in (
+        p
+        for p, wanted in (
             ("preservation", config.normalize_for_preservation),
             ("access", config.normalize_for_access),
             ("thumbnail", config.thumbnails),
-        ) if wanted
+        )
+        if wanted
     ]
     manual = _manual_files(package)
     # What an earlier attempt already made and recorded is not made again.
@@ -116,8 +118,13 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
                 outcomes.append(Outcome(record, purpose, *_no_command(rules, purpose, record)))
             elif not format_tools.available(command.tool):
                 outcomes.append(
-                    Outcome(record, purpose, "tool missing", command.key,
-                            message=format_tools.missing_message(command.tool))
+                    Outcome(
+                        record,
+                        purpose,
+                        "tool missing",
+                        command.key,
+                        message=format_tools.missing_message(command.tool),
+                    )
                 )
             else:
                 jobs.append((record, purpose, command))
@@ -126,18 +133,27 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     )
     _record(package, outcomes)
     _remove_empty_manual_folders(package)
-    made = {p: sum(1 for o in outcomes if o.purpose == p and o.outcome in ("normalized", "manual"))
-            for p in ("preservation", "access", "thumbnail")}
+    made = {
+        p: sum(1 for o in outcomes if o.purpose == p and o.outcome in ("normalized", "manual"))
+        for p in ("preservation", "access", "thumbnail")
+    }
     return NormalizeResult(
-        len(records), made["preservation"], made["access"], made["thumbnail"],
+        len(records),
+        made["preservation"],
+        made["access"],
+        made["thumbnail"],
         sum(1 for o in outcomes if o.outcome == "failed"),
     )
 
 
 def _no_command(rules: fpr.FormatRules | None, purpose: str, record: FileRecord) -> tuple:
     if rules is None:
-        return ("no rule", "", "",
-                f"format {record.puid or 'not identified'} is not in the format policy registry")
+        return (
+            "no rule",
+            "",
+            "",
+            f"format {record.puid or 'not identified'} is not in the format policy registry",
+        )
     if purpose == "preservation" and rules.preservation_format:
         return ("already preservation format", "", "", f"{rules.name} is kept as it is")
     return ("no rule", "", "", f"the registry has no {purpose} rule for {rules.name}")
@@ -152,9 +168,7 @@ def _stem_key(path: str) -> str:
 def _manual_files(package: Package) -> dict[tuple[str, str], FileRecord]:
     """Manually normalized files, by (purpose, the original's path without extension)."""
     found = {}
-    for record in package.state.files(
-        "file_group = 'original' AND path LIKE ?", (f"{MANUAL}%",)
-    ):
+    for record in package.state.files("file_group = 'original' AND path LIKE ?", (f"{MANUAL}%",)):
         purpose, _, rest = record.path.removeprefix(MANUAL).partition("/")
         if purpose in ("preservation", "access") and rest:
             found[(purpose, _stem_key(f"objects/{rest}"))] = record
@@ -180,20 +194,42 @@ def _derive(package: Package, record: FileRecord, purpose: str, command: fpr.Com
     target, rel = _target(package, record, purpose, command.extension)
     if target.is_file() and target.stat().st_size > 0:
         # Made by an earlier attempt (outputs land only when complete): not made twice.
-        return Outcome(record, purpose, "normalized", command.key, rel, "made by an earlier attempt",
-                       _event(record, purpose, command, "", rel))
+        return Outcome(
+            record,
+            purpose,
+            "normalized",
+            command.key,
+            rel,
+            "made by an earlier attempt",
+            _event(record, purpose, command, "", rel),
+        )
     result = format_tools.run(
         command, package.sip_data / record.path, target, package.settings.tool_timeout
     )
     if not result.ok:
-        return Outcome(record, purpose, "failed", command.key, "", result.message,
-                       _event(record, purpose, command, result.message, ""))
-    return Outcome(record, purpose, "normalized", command.key, rel, result.message,
-                   _event(record, purpose, command, "", rel))
+        return Outcome(
+            record,
+            purpose,
+            "failed",
+            command.key,
+            "",
+            result.message,
+            _event(record, purpose, command, result.message, ""),
+        )
+    return Outcome(
+        record,
+        purpose,
+        "normalized",
+        command.key,
+        rel,
+        result.message,
+        _event(record, purpose, command, "", rel),
+    )
 
 
-def _event(record: FileRecord, purpose: str, command: fpr.Command, failure: str,
-           rel: str) -> Event | None:
+def _event(
+    record: FileRecord, purpose: str, command: fpr.Command, failure: str, rel: str
+) -> Event | None:
     if purpose != "preservation":
         return None  # access copies and thumbnails live outside the AIP's objects
     return Event(
@@ -206,8 +242,9 @@ def _event(record: FileRecord, purpose: str, command: fpr.Command, failure: str,
     )
 
 
-def _use_manual(package: Package, record: FileRecord, provided: FileRecord,
-                purpose: str) -> Outcome:
+def _use_manual(
+    package: Package, record: FileRecord, provided: FileRecord, purpose: str
+) -> Outcome:
     """Put a manually normalized file in its place: beside the original (preservation) or
     in the DIP (access)."""
     source = package.sip_data / provided.path
@@ -218,11 +255,15 @@ def _use_manual(package: Package, record: FileRecord, provided: FileRecord,
         os.replace(source, target)
         # The provided file keeps its identity (UUID, checksum, virus check) and becomes
         # the original's preservation copy.
-        package.state.update_files(
-            "path = ?, file_group = 'preservation'", [(rel, provided.uuid)]
+        package.state.update_files("path = ?, file_group = 'preservation'", [(rel, provided.uuid)])
+        event = Event(
+            record.uuid,
+            premis.NORMALIZATION,
+            key=purpose,
+            detail=MANUAL_DETAIL,
+            outcome="success",
+            outcome_note=f"%SIPDirectory%{rel}",
         )
-        event = Event(record.uuid, premis.NORMALIZATION, key=purpose, detail=MANUAL_DETAIL,
-                      outcome="success", outcome_note=f"%SIPDirectory%{rel}")
         return Outcome(record, purpose, "manual", "", rel, provided.path, event)
     shutil.copyfile(source, target)
     source.unlink()
@@ -245,14 +286,30 @@ def _record(package: Package, outcomes: list[Outcome]) -> None:
                 uuid = package.state.files("path = ?", (o.derivative,))[0].uuid
                 manual_copies.append(uuid)
             else:
-                fresh.append(FileRecord(uuid, o.derivative, o.derivative, "preservation",
-                                        parent_uuid=None))
+                fresh.append(
+                    FileRecord(uuid, o.derivative, o.derivative, "preservation", parent_uuid=None)
+                )
             links.append((o.record.uuid, uuid, o.purpose, o.event.identifier, o.derivative))
-            events.append(Event(uuid, premis.CREATION, key=o.purpose, detail=o.event.detail,
-                                outcome="success", outcome_note=f"derived from {o.record.uuid}"))
+            events.append(
+                Event(
+                    uuid,
+                    premis.CREATION,
+                    key=o.purpose,
+                    detail=o.event.detail,
+                    outcome="success",
+                    outcome_note=f"derived from {o.record.uuid}",
+                )
+            )
         else:
-            links.append((o.record.uuid, stable_uuid("derivative", o.record.uuid, o.purpose),
-                          o.purpose, "", o.derivative))
+            links.append(
+                (
+                    o.record.uuid,
+                    stable_uuid("derivative", o.record.uuid, o.purpose),
+                    o.purpose,
+                    "",
+                    o.derivative,
+                )
+            )
     package.state.add_files(fresh)
     package.state.record_events(events)
     package.state.record_derivatives(links)
@@ -289,8 +346,16 @@ def describe_derivatives(package: Package, records: Sequence[FileRecord]) -> Non
 def _row(o: Outcome) -> str:
     line = io.StringIO()
     csv.writer(line, lineterminator="").writerow(
-        [o.record.uuid, o.record.path, o.record.puid or "", o.purpose, o.outcome, o.command,
-         o.derivative, " ".join(o.message.split())]
+        [
+            o.record.uuid,
+            o.record.path,
+            o.record.puid or "",
+            o.purpose,
+            o.outcome,
+            o.command,
+            o.derivative,
+            " ".join(o.message.split()),
+        ]
     )
     return line.getvalue()
 

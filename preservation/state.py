@@ -179,7 +179,6 @@ class State:
             grouped.setdefault(row["subject"], []).append(_event(row))
         return grouped
 
-
     # -- characterization and derivation ---------------------------------------------------
     def record_characteristics(self, rows: Iterable[tuple[str, str, str]]) -> None:
         """Store (file UUID, tool, XML) tool outputs; a re-run replaces them."""

@@ -85,7 +85,8 @@ def verify(folder: Path) -> list[str]:
         listed[rel] = digest
     present = {
         p.relative_to(folder).as_posix(): p
-        for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST
     }
     problems = [f"missing: {rel}" for rel in sorted(listed.keys() - present.keys())]
     problems += [f"untracked: {rel}" for rel in sorted(present.keys() - listed.keys())]

@@ -41,32 +41,47 @@ def run(package: Package, chunk: int | None = None) -> TranscribeResult:
     registry = fpr.load()
     done = {row["source"] for row in package.state.derivatives("purpose = ?", (PURPOSE,))}
     todo = []
-    for record in chunks.select(package.state.files("file_group = 'original'"),
-                                chunks.of(package, chunk)):
+    for record in chunks.select(
+        package.state.files("file_group = 'original'"), chunks.of(package, chunk)
+    ):
         rules = registry.rules_for(record.puid, record.path)
         if record.path.startswith(MANUAL) or record.uuid in done or not rules:
             continue
         if rules.transcribe is not None:
             todo.append((record, rules.transcribe))
-    results = list(format_tools.pool_map(
-        lambda item: _transcribe(package, *item), todo, package.settings.workers
-    ))
+    results = list(
+        format_tools.pool_map(
+            lambda item: _transcribe(package, *item), todo, package.settings.workers
+        )
+    )
     events, links, fresh, log = [], [], [], []
     for (record, command), (rel, result) in zip(todo, results):
         event = Event(
-            record.uuid, premis.TRANSCRIPTION, detail=format_tools.event_detail(command),
+            record.uuid,
+            premis.TRANSCRIPTION,
+            detail=format_tools.event_detail(command),
             outcome="success" if result.ok else "failure",
             outcome_note=f"%SIPDirectory%{rel}" if result.ok else result.message,
         )
         events.append(event)
-        log.append(f"{record.path} ({record.uuid}): "
-                   f"{'transcribed to ' + rel if result.ok else 'failed: ' + result.message}")
+        log.append(
+            f"{record.path} ({record.uuid}): "
+            f"{'transcribed to ' + rel if result.ok else 'failed: ' + result.message}"
+        )
         if result.ok:
             uuid = stable_uuid("derivative", record.uuid, PURPOSE)
             fresh.append(FileRecord(uuid, rel, rel, FILE_GROUP))
             links.append((record.uuid, uuid, PURPOSE, event.identifier, rel))
-            events.append(Event(uuid, premis.CREATION, key=PURPOSE, detail=event.detail,
-                                outcome="success", outcome_note=f"derived from {record.uuid}"))
+            events.append(
+                Event(
+                    uuid,
+                    premis.CREATION,
+                    key=PURPOSE,
+                    detail=event.detail,
+                    outcome="success",
+                    outcome_note=f"derived from {record.uuid}",
+                )
+            )
     package.state.add_files(fresh)
     package.state.record_events(events)
     package.state.record_derivatives(links)
@@ -80,7 +95,9 @@ def _transcribe(package: Package, record: FileRecord, command: fpr.Command):
     stem = PurePosixPath(record.path).stem
     rel = f"objects/metadata/OCRfiles/{stem}-{record.uuid}.txt"
     result = format_tools.run(
-        command, package.sip_data / record.path, package.sip_data / rel,
+        command,
+        package.sip_data / record.path,
+        package.sip_data / rel,
         package.settings.tool_timeout,
     )
     return rel, result

@@ -51,9 +51,7 @@ def run(package: Package, chunk: int | None = None) -> ValidateResult:
     return result
 
 
-def validate(
-    package: Package, records: Sequence[FileRecord]
-) -> tuple[ValidateResult, list[str]]:
+def validate(package: Package, records: Sequence[FileRecord]) -> tuple[ValidateResult, list[str]]:
     """Validate ``records``; records ``validation`` events. Returns the failures too."""
     registry = fpr.load()
     root = package.current_dir()
@@ -66,8 +64,10 @@ def validate(
             continue
         if not format_tools.available(command.tool):
             missing += 1
-            log.append(f"{record.path} ({record.uuid}): not validated: "
-                       f"{format_tools.missing_message(command.tool)}")
+            log.append(
+                f"{record.path} ({record.uuid}): not validated: "
+                f"{format_tools.missing_message(command.tool)}"
+            )
             continue
         todo.append((record, command))
     timeout = package.settings.tool_timeout

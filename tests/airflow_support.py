@@ -38,11 +38,13 @@ def ingest(path: Path | str, config: str = "default", timeout: int = 600) -> tup
 
 
 def task_instances(airflow_home: Path, run_id: str) -> dict[str, tuple[str, int]]:
-    """(state, try_number) of each task of a transfer_ingest run, from Airflow's database."""
+    """(state, try_number) of each task of a transfer_ingest run, from Airflow's database
+    (for a mapped task, its first chunk's)."""
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         rows = db.execute(
             "SELECT task_id, state, try_number FROM task_instance "
-            "WHERE dag_id = 'transfer_ingest' AND run_id = ?",
+            "WHERE dag_id = 'transfer_ingest' AND run_id = ? AND map_index IN (-1, 0) "
+            "ORDER BY map_index",
             (run_id,),
         ).fetchall()
     return {task: (state, tries) for task, state, tries in rows}

@@ -23,7 +23,9 @@ def image(fmt: str, size: tuple[int, int] = (48, 32)) -> bytes:
     from PIL import Image
 
     picture = Image.new("RGB", size)
-    picture.putdata([(x * 5 % 256, y * 7 % 256, 128) for y in range(size[1]) for x in range(size[0])])
+    picture.putdata(
+        [(x * 5 % 256, y * 7 % 256, 128) for y in range(size[1]) for x in range(size[0])]
+    )
     if fmt == "GIF":
         picture = picture.convert("P")
     buffer = io.BytesIO()
@@ -47,8 +49,17 @@ def video(suffix: str = ".mp4") -> bytes:
     """Half a second of test pattern with sound (``.mp4``, ``.mov``, ``.avi``, ``.mkv``)."""
     codec = ["-c:v", "mpeg4"] if suffix == ".avi" else ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
     return _ffmpeg(
-        "-f", "lavfi", "-i", "testsrc=duration=0.5:size=64x48:rate=10",
-        "-f", "lavfi", "-i", "sine=duration=0.5", "-shortest", *codec, suffix=suffix,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=duration=0.5:size=64x48:rate=10",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=0.5",
+        "-shortest",
+        *codec,
+        suffix=suffix,
     )
 
 
@@ -57,9 +68,17 @@ def pdf() -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "out.pdf"
         subprocess.run(
-            ["gs", "-q", "-dSAFER", "-sDEVICE=pdfwrite", "-o", str(out), "-c",
-             "/Helvetica findfont 24 scalefont setfont 72 700 moveto (Hello archive) show "
-             "showpage"],
+            [
+                "gs",
+                "-q",
+                "-dSAFER",
+                "-sDEVICE=pdfwrite",
+                "-o",
+                str(out),
+                "-c",
+                "/Helvetica findfont 24 scalefont setfont 72 700 moveto (Hello archive) show "
+                "showpage",
+            ],
             check=True,
         )
         return out.read_bytes()
@@ -72,9 +91,19 @@ def office_document() -> bytes:
         source = Path(folder) / "letter.txt"
         source.write_text("Dear archivist, this letter is preserved.\n")
         subprocess.run(
-            ["soffice", f"-env:UserInstallation=file://{folder}/profile", "--headless",
-             "--convert-to", "docx", "--outdir", folder, str(source)],
-            check=True, capture_output=True, timeout=300,
+            [
+                "soffice",
+                f"-env:UserInstallation=file://{folder}/profile",
+                "--headless",
+                "--convert-to",
+                "docx",
+                "--outdir",
+                folder,
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
         return (Path(folder) / "letter.docx").read_bytes()
 
@@ -84,4 +113,33 @@ def truncated(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
 
-BROKEN_PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+BROKEN_PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+@cache
+def text_image() -> bytes:
+    """A PNG of the words "Hello archive", rendered by Ghostscript, for OCR."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.png"
+        subprocess.run(
+            [
+                "gs",
+                "-q",
+                "-dSAFER",
+                "-sDEVICE=pnggray",
+                "-r150",
+                "-dDEVICEWIDTHPOINTS=300",
+                "-dDEVICEHEIGHTPOINTS=80",
+                "-dFIXEDMEDIA",
+                "-o",
+                str(out),
+                "-c",
+                "/Helvetica findfont 28 scalefont setfont 20 30 moveto (Hello archive) show "
+                "showpage",
+            ],
+            check=True,
+        )
+        return out.read_bytes()

@@ -87,8 +87,11 @@ class MicroServiceOperator(BaseOperator):
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
             self.log.info(
-                "%s: %s (AIP %s)%s", module.NAME, package.ref.transfer_dirname,
-                package.ref.aip_uuid, f", chunk {self.chunk}" if kwargs else "",
+                "%s: %s (AIP %s)%s",
+                module.NAME,
+                package.ref.transfer_dirname,
+                package.ref.aip_uuid,
+                f", chunk {self.chunk}" if kwargs else "",
             )
             result = module.run(package, *args, **kwargs)
         except StepNotApplicable as reason:

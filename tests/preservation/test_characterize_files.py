@@ -1,0 +1,62 @@
+"""Characterize and extract metadata: tool XML embedded in objectCharacteristicsExtension."""
+
+from lxml import etree
+
+from preservation import characterize_files, mets
+from tests import media
+from tests.conftest import run_stage
+
+NS = {"premis": mets.PREMIS_NS}
+
+
+def test_each_file_gets_the_xml_of_the_tools_its_format_names(package_until):
+    files = {"a.png": media.image("PNG"), "b.wav": media.wav(), "c.mp4": media.video()}
+    package = package_until(files, "characterize_files")
+    by_name = {
+        r.path: dict(package.state.characteristics(r.uuid))
+        for r in package.state.files("file_group = 'original'")
+    }
+    assert set(by_name["objects/a.png"]) == {"ExifTool"}
+    assert set(by_name["objects/b.wav"]) == {"ExifTool", "MediaInfo", "FFprobe"}
+    png = etree.fromstring(by_name["objects/a.png"]["ExifTool"].encode())
+    assert png.xpath("string(//*[local-name()='ImageWidth'])") == "48"
+    wav = etree.fromstring(by_name["objects/b.wav"]["FFprobe"].encode())
+    assert wav.xpath("string(//format/@format_name)") == "wav"
+    info = etree.fromstring(by_name["objects/c.mp4"]["MediaInfo"].encode())
+    assert info.xpath("count(//*[local-name()='media'])") == 1
+    # No path of the processing directory leaks into the record.
+    assert "currentlyProcessing" not in by_name["objects/a.png"]["ExifTool"]
+
+
+def test_a_batch_of_files_shares_one_exiftool_process(package_until):
+    files = {f"img{i}.png": media.image("PNG", (8 + i, 8)) for i in range(12)}
+    package = package_until(files, "characterize_files")
+    widths = sorted(
+        int(
+            etree.fromstring(
+                dict(package.state.characteristics(r.uuid))["ExifTool"].encode()
+            ).xpath("string(//*[local-name()='ImageWidth'])")
+        )
+        for r in package.state.files("file_group = 'original'")
+    )
+    assert widths == list(range(8, 20))  # each file got its own description back
+    assert characterize_files.BATCH_FILES >= 12
+
+
+def test_the_aip_mets_embeds_the_tool_output_and_stays_valid(package_until, mets_schema):
+    package = package_until(
+        {"a.png": media.image("PNG"), "b.mp3": media.audio(".mp3")}, "generate_aip_mets"
+    )
+    tree = etree.parse(str(package.mets_path), mets.SAFE_PARSER)
+    assert mets_schema.validate(tree), mets_schema.error_log
+    extensions = tree.xpath("//premis:objectCharacteristicsExtension", namespaces=NS)
+    roots = {etree.QName(child).localname for e in extensions for child in e}
+    assert {"RDF", "MediaInfo", "ffprobe"} <= roots
+
+
+def test_characterization_off_in_the_configuration_skips_the_step(package_until):
+    import dataclasses
+
+    package = package_until({"a.png": media.image("PNG")}, "validate_files")
+    package.config = dataclasses.replace(package.config, characterize=False)
+    assert "turns characterization off" in str(run_stage(package, "characterize_files"))

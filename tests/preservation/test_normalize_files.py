@@ -1,0 +1,295 @@
+"""Normalize: real tools on small generated files; derivatives identified, described in
+the METS with their events and relationships, and the METS valid against the schema."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import pygfried
+import pytest
+from lxml import etree
+
+from preservation import mets, normalize_files
+from preservation.package import Package
+from tests import media
+from tests.conftest import CATALOGUED_CSV, run_stage
+
+NS = {"mets": mets.METS_NS, "premis": mets.PREMIS_NS}
+PDFA = {"fmt/95", "fmt/354", "fmt/476", "fmt/477", "fmt/478"}
+
+
+def puid(path) -> str:
+    report = pygfried.identify_many([str(path)], workers=1)
+    return report["files"][0]["matches"][0]["id"]
+
+
+def derivative(package: Package, original: str, purpose: str = "preservation"):
+    [source] = [r for r in package.state.files() if r.path == f"objects/{original}"]
+    rows = package.state.derivatives("source = ? AND purpose = ?", (source.uuid, purpose))
+    return source, (rows[0] if rows else None)
+
+
+def report(package: Package) -> list[dict]:
+    with open(package.logs_dir() / normalize_files.REPORT, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return {
+        "img.png": media.image("PNG"),
+        "photo.jpg": media.image("JPEG"),
+        "anim.gif": media.image("GIF"),
+        "scan.bmp": media.image("BMP"),
+        "master.tif": media.image("TIFF"),
+        "tone.wav": media.wav(),
+        "tone.mp3": media.audio(".mp3"),
+        "tone.flac": media.audio(".flac"),
+        "clip.mp4": media.video(".mp4"),
+        "clip.avi": media.video(".avi"),
+        "doc.pdf": media.pdf(),
+        "letter.docx": media.office_document(),
+        "notes.txt": "plain text is kept as it is\n",
+    }
+
+
+@pytest.fixture(scope="module")
+def normalized(tmp_path_factory, clamav_database, mixed):
+    """One transfer of every kind of file, normalized once for the module's tests."""
+    from preservation import processing_config
+    from preservation.package import PackageRef
+    from preservation.pipeline import TRANSFER_INGEST
+    from preservation.settings import load_settings
+
+    folder = tmp_path_factory.mktemp("normalized")
+    source = folder / "mixed"
+    for name, content in {**mixed, "metadata/metadata.csv": CATALOGUED_CSV}.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PRESERVATION_HOME", str(folder / "home"))
+        env.setenv("CLAMAV_DATABASE", str(clamav_database))
+        env.setenv("CLAMD_SOCKET", str(folder / "no-clamd.sock"))
+        ref = PackageRef.for_run(str(source), "test/normalized")
+        package = Package(ref, load_settings(), processing_config.load("default"), "tester")
+        for service in TRANSFER_INGEST[: TRANSFER_INGEST.index("normalize_files") + 1]:
+            run_stage(package, service, source)
+        yield package
+        package.close()
+
+
+@pytest.mark.parametrize(
+    "original, expected",
+    [
+        ("img.png", {"fmt/353"}),
+        ("photo.jpg", {"fmt/353"}),
+        ("anim.gif", {"fmt/353"}),
+        ("scan.bmp", {"fmt/353"}),
+        ("tone.mp3", {"fmt/141", "fmt/142", "fmt/143"}),
+        ("tone.flac", {"fmt/141", "fmt/142", "fmt/143"}),
+        ("clip.mp4", {"fmt/569"}),
+        ("clip.avi", {"fmt/569"}),
+        ("doc.pdf", PDFA),
+        ("letter.docx", PDFA),
+    ],
+)
+def test_preservation_copies_are_made_beside_the_original_in_the_preservation_format(
+    normalized, original, expected
+):
+    source, link = derivative(normalized, original)
+    assert link is not None, report(normalized)
+    path = normalized.sip_data / link["path"]
+    stem = original.rsplit(".", 1)[0]
+    assert path.name == f"{stem}-{link['derivative']}{path.suffix}"
+    assert path.parent == (normalized.sip_data / source.path).parent
+    assert puid(path) in expected
+    [record] = normalized.state.files_by_uuid([link["derivative"]])
+    assert record.file_group == "preservation"
+    assert record.puid in expected  # identified by the pipeline itself
+    assert record.sha256 and record.size == path.stat().st_size
+    assert (normalized.sip_data / source.path).is_file()  # the original is kept
+
+
+@pytest.mark.parametrize(
+    "original, expected",
+    [
+        ("img.png", {"fmt/43", "fmt/44"}),
+        ("master.tif", {"fmt/43", "fmt/44"}),
+        ("tone.wav", {"fmt/134"}),
+        ("clip.avi", {"fmt/199"}),
+        ("doc.pdf", {"fmt/276"}),
+        ("letter.docx", {"fmt/276", "fmt/18", "fmt/19", "fmt/20"} | PDFA),
+        ("notes.txt", {"x-fmt/111"}),
+    ],
+)
+def test_access_copies_go_to_the_dip_named_by_the_original_uuid(normalized, original, expected):
+    source, link = derivative(normalized, original, "access")
+    path = normalized.dip_dir / link["path"]
+    assert path.name.startswith(f"{source.uuid}-{original.rsplit('.', 1)[0]}.")
+    assert puid(path) in expected
+
+
+def test_thumbnails_are_jpegs_named_by_the_file_uuid(normalized):
+    for name in ("img.png", "clip.mp4", "doc.pdf"):
+        source, _ = derivative(normalized, name, "thumbnail")
+        thumbnail = normalized.sip_data / "thumbnails" / f"{source.uuid}.jpg"
+        assert puid(thumbnail) in {"fmt/43", "fmt/44"}
+        from PIL import Image
+
+        with Image.open(thumbnail) as image:
+            assert max(image.size) <= 100
+
+
+def test_preservation_formats_are_kept_and_reported_not_copied(normalized):
+    rows = {(r["path"], r["purpose"]): r for r in report(normalized)}
+    for name in ("master.tif", "tone.wav", "notes.txt"):
+        row = rows[(f"objects/{name}", "preservation")]
+        assert row["outcome"] == "already preservation format"
+        assert derivative(normalized, name)[1] is None
+
+
+def test_the_aip_mets_links_original_and_copy_both_ways_and_validates(normalized, mets_schema):
+    run_stage(normalized, "generate_aip_mets")
+    tree = etree.parse(str(normalized.mets_path), mets.SAFE_PARSER)
+    assert mets_schema.validate(tree), mets_schema.error_log
+    source, link = derivative(normalized, "img.png")
+
+    def premis_object(uuid):
+        [obj] = tree.xpath(
+            "//premis:object[premis:objectIdentifier/premis:objectIdentifierValue=$u]",
+            namespaces=NS,
+            u=uuid,
+        )
+        return obj
+
+    def events(uuid):
+        amd = premis_object(uuid).getparent().getparent().getparent().getparent()
+        return {
+            e.findtext("premis:eventType", namespaces=NS): e
+            for e in amd.iterfind(".//premis:event", NS)
+        }
+
+    original_events, copy_events = events(source.uuid), events(link["derivative"])
+    normalization = original_events["normalization"]
+    assert normalization.findtext(".//premis:eventOutcome", namespaces=NS) == "success"
+    assert "Pillow" in normalization.findtext(".//premis:eventDetail", namespaces=NS)
+    assert {
+        "creation",
+        "message digest calculation",
+        "format identification",
+        "validation",
+    } <= copy_events.keys()
+    event_id = normalization.findtext(".//premis:eventIdentifierValue", namespaces=NS)
+    for uuid, other, subtype in (
+        (source.uuid, link["derivative"], "is source of"),
+        (link["derivative"], source.uuid, "has source"),
+    ):
+        [relation] = premis_object(uuid).xpath(
+            "premis:relationship[premis:relationshipType='derivation']", namespaces=NS
+        )
+        assert relation.findtext("premis:relationshipSubType", namespaces=NS) == subtype
+        assert relation.findtext(".//premis:relatedObjectIdentifierValue", namespaces=NS) == other
+        assert relation.findtext(".//premis:relatedEventIdentifierValue", namespaces=NS) == event_id
+    [entry] = tree.xpath(
+        "//mets:fileGrp[@USE='preservation']/mets:file[@ID=$i]",
+        namespaces=NS,
+        i=f"file-{link['derivative']}",
+    )
+    assert entry.get("GROUPID") == f"Group-{source.uuid}"
+
+
+def test_a_corrupt_file_fails_validation_and_normalization_and_still_becomes_an_aip(
+    package_until, run_until, mets_schema
+):
+    files = {
+        "broken.png": media.truncated(media.image("PNG", (300, 200))),
+        "broken.pdf": media.BROKEN_PDF,
+        "good.png": media.image("PNG"),
+    }
+    package = package_until(files, "store_aip", config="automated")
+    for name in ("broken.png", "broken.pdf"):
+        [record] = [r for r in package.state.files() if r.path == f"objects/{name}"]
+        events = {e.event_type: e for e in package.state.events(record.uuid)}
+        assert events["validation"].outcome == "fail"
+        assert events["validation"].outcome_note  # the tool's message
+        assert events["normalization"].outcome == "failure"
+        assert events["normalization"].outcome_note
+        assert derivative(package, name)[1] is None
+    stored = package.settings.aip_store.rglob(f"*{package.ref.aip_uuid}/data/objects/broken.png")
+    assert len(list(stored)) == 1
+    tree = etree.parse(str(package.mets_path), mets.SAFE_PARSER)
+    assert mets_schema.validate(tree), mets_schema.error_log
+
+
+def test_manually_normalized_files_are_used_instead_of_a_tool(package_until):
+    files = {
+        "scan.png": media.image("PNG"),
+        "manualNormalization/preservation/scan.tif": media.image("TIFF", (10, 10)),
+        "manualNormalization/access/scan.jpg": media.image("JPEG", (10, 10)),
+    }
+    package = package_until(files, "normalize_files", config="default")
+    source, link = derivative(package, "scan.png")
+    rows = {r["purpose"]: r for r in report(package) if r["path"] == "objects/scan.png"}
+    assert rows["preservation"]["outcome"] == rows["access"]["outcome"] == "manual"
+    kept = package.sip_data / link["path"]
+    assert kept.read_bytes() == media.image("TIFF", (10, 10))
+    access = package.dip_dir / derivative(package, "scan.png", "access")[1]["path"]
+    assert access.read_bytes() == media.image("JPEG", (10, 10))
+    assert not (package.sip_data / "objects/manualNormalization").exists()
+    [event] = [e for e in package.state.events(source.uuid) if e.event_type == "normalization"]
+    assert "manual normalization" in event.detail
+
+
+@pytest.mark.parametrize(
+    "setting, preservation, access",
+    [("preservation", True, False), ("access", False, True), ("none", False, False)],
+)
+def test_the_processing_configuration_chooses_what_is_made(
+    package_until, new_package, make_transfer, run_until, setting, preservation, access
+):
+    source = make_transfer({"img.png": media.image("PNG")})
+    package = new_package(source, "automated")
+    package.config = dataclasses.replace(package.config, normalize=setting, thumbnails=False)
+    run_until(package, source, "normalize_files")
+    made = {row["purpose"] for row in package.state.derivatives()}
+    assert ("preservation" in made) is preservation
+    assert ("access" in made) is access
+
+
+def test_a_missing_tool_is_reported_never_silent(package_until, tmp_path, monkeypatch):
+    rules = tmp_path / "fpr.toml"
+    rules.write_text('[tools.libreoffice]\nexecutable = "soffice-not-installed"\n')
+    monkeypatch.setenv("PRESERVATION_FPR", str(rules))
+    package = package_until({"letter.docx": media.office_document()}, "normalize_files")
+    row = next(r for r in report(package) if r["purpose"] == "preservation")
+    assert row["outcome"] == "tool missing"
+    assert "apt-get install libreoffice" in row["message"]
+
+
+def test_a_hung_tool_is_stopped_and_fails_only_its_file(package_until, tmp_path, monkeypatch):
+    rules = tmp_path / "fpr.toml"
+    rules.write_text(
+        '[tools.slow]\nname = "Slow"\nexecutable = "sh"\n'
+        '[commands.slow-tiff]\ntool = "slow"\npurpose = "preservation"\nextension = "tif"\n'
+        'argv = ["sh", "-c", "sleep 30", "{input}"]\n'
+        '[formats."fmt/11"]\npreservation = "slow-tiff"\n'
+    )
+    monkeypatch.setenv("PRESERVATION_FPR", str(rules))
+    monkeypatch.setenv("PRESERVATION_TOOL_TIMEOUT", "1")
+    files = {"a.png": media.image("PNG"), "b.jpg": media.image("JPEG")}
+    package = package_until(files, "normalize_files")
+    rows = {(r["path"], r["purpose"]): r for r in report(package)}
+    assert rows[("objects/a.png", "preservation")]["outcome"] == "failed"
+    assert "did not finish within 1 s" in rows[("objects/a.png", "preservation")]["message"]
+    assert rows[("objects/b.jpg", "preservation")]["outcome"] == "normalized"
+
+
+def test_normalizing_again_makes_nothing_twice(normalized):
+    files, events = len(normalized.state.files()), len(normalized.state.events())
+    derivatives = len(normalized.state.derivatives())
+    result = normalize_files.run(normalized)
+    assert result.preservation_copies == result.access_copies == 0
+    assert len(normalized.state.files()) == files
+    assert len(normalized.state.events()) == events
+    assert len(normalized.state.derivatives()) == derivatives

@@ -1,0 +1,64 @@
+"""Store DIP: access copies, thumbnails and METS, beside the AIP, named like it."""
+
+from pathlib import Path
+
+import pytest
+
+from preservation import store_dip
+from preservation.errors import BagInvalid
+from preservation.storage import quad_path
+from tests import media
+from tests.conftest import run_stage
+
+
+@pytest.fixture
+def stored(package_until):
+    files = {"img.png": media.image("PNG"), "notes.txt": "hello"}
+    package = package_until(files, "store_dip")
+    return package, run_stage(package, "store_dip")
+
+
+def test_the_dip_holds_access_copies_thumbnails_and_the_mets(stored):
+    package, result = stored
+    folder = Path(result.dip_path)
+    assert (
+        folder
+        == package.settings.dip_store / quad_path(package.ref.aip_uuid) / package.ref.aip_name
+    )
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    originals = {r.path: r.uuid for r in package.state.files("file_group = 'original'")}
+    assert f"objects/{originals['objects/img.png']}-img.jpg" in names
+    assert f"objects/{originals['objects/notes.txt']}-notes.txt" in names
+    assert f"thumbnails/{originals['objects/img.png']}.jpg" in names
+    assert f"METS.{package.ref.aip_uuid}.xml" in names
+    assert result.access_copies == 2 and result.thumbnails == 1
+    assert store_dip.verify(folder) == []
+
+
+def test_storing_again_keeps_the_stored_dip(stored):
+    package, result = stored
+    again = store_dip.run(package)
+    assert again.dip_path == result.dip_path
+
+
+def test_a_damaged_stored_dip_is_reported_file_by_file(stored):
+    package, result = stored
+    folder = Path(result.dip_path)
+    victim = next((folder / "objects").glob("*.jpg"))
+    victim.write_bytes(b"changed")
+    (folder / "objects" / "extra.bin").write_bytes(b"x")
+    problems = store_dip.verify(folder)
+    assert f"changed: objects/{victim.name}" in problems
+    assert "untracked: objects/extra.bin" in problems
+    with pytest.raises(BagInvalid):
+        store_dip.run(package)
+
+
+def test_no_access_copies_and_no_thumbnails_means_no_dip(package_until):
+    package = package_until(
+        {"notes.txt": "hello"},
+        "store_aip",
+        config="born_digital",
+        metadata={"metadata.csv": "filename,dc.identifier\nobjects/,X/1\n"},
+    )
+    assert "no DIP" in str(run_stage(package, "store_dip"))

@@ -1,0 +1,80 @@
+"""Validation: a validation event per file whose format has a validator."""
+
+import dataclasses
+
+import pytest
+
+from preservation import validate_files
+from preservation.errors import ValidationFailed
+from tests import media
+
+
+def events_by_name(package):
+    return {
+        r.path.removeprefix("objects/"): {e.event_type: e for e in package.state.events(r.uuid)}
+        for r in package.state.files("file_group = 'original'")
+    }
+
+
+def test_valid_files_pass_with_the_tool_and_its_version(package_until):
+    files = {
+        "a.png": media.image("PNG"),
+        "b.pdf": media.pdf(),
+        "c.wav": media.wav(),
+        "d.xml": "<root/>",
+        "e.mkv": media.video(".mkv"),
+    }
+    package = package_until(files, "validate_files")
+    found = events_by_name(package)
+    tools = {
+        "a.png": "Pillow",
+        "b.pdf": "pikepdf",
+        "c.wav": "FFmpeg",
+        "d.xml": "lxml",
+        "e.mkv": "MediaConch",
+    }
+    for name, tool in tools.items():
+        event = found[name]["validation"]
+        assert event.outcome == "pass", event.outcome_note
+        assert f'program="{tool}"' in event.detail and 'version="' in event.detail
+
+
+def test_damaged_files_fail_with_the_tools_message(package_until):
+    files = {
+        "a.png": media.truncated(media.image("PNG", (300, 200))),
+        "b.pdf": media.BROKEN_PDF,
+        "c.xml": "<root><unclosed></root>",
+        "d.mp4": media.truncated(media.video(".mp4")),
+    }
+    package = package_until(files, "validate_files")
+    found = events_by_name(package)
+    for name in files:
+        event = found[name]["validation"]
+        assert event.outcome == "fail", name
+        assert event.outcome_note and "/currentlyProcessing/" not in event.outcome_note
+
+
+def test_formats_without_a_validator_get_no_event(package_until):
+    package = package_until({"notes.txt": "hello"}, "validate_files")
+    assert "validation" not in events_by_name(package)["notes.txt"]
+
+
+def test_failures_reject_the_transfer_only_when_the_configuration_says_so(
+    make_transfer, new_package, run_until
+):
+    source = make_transfer(
+        {
+            "a.png": media.truncated(media.image("PNG", (300, 200))),
+            "b.pdf": media.BROKEN_PDF,
+            "ok.png": media.image("PNG"),
+        }
+    )
+    package = new_package(source)
+    package.config = dataclasses.replace(package.config, fail_on_invalid=True)
+    run_until(package, source, "characterize_files")
+    with pytest.raises(ValidationFailed) as verdict:
+        validate_files.run(package)
+    assert "2 file(s) failed validation" in str(verdict.value)
+    assert "objects/a.png" in str(verdict.value) and "objects/b.pdf" in str(verdict.value)
+    # The events are recorded before the verdict, for the archivist to read.
+    assert events_by_name(package)["ok.png"]["validation"].outcome == "pass"
