@@ -2,7 +2,7 @@
 FROM apache/airflow:3.3.2-python3.11
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends clamav clamav-daemon p7zip-full \
+ && apt-get install -y --no-install-recommends clamav clamav-daemon p7zip-full libimage-exiftool-perl mediainfo ffmpeg imagemagick ghostscript qpdf mediaconch tesseract-ocr tesseract-ocr-eng libreoffice-writer-nogui libreoffice-calc-nogui fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 COPY --chown=airflow requirements.txt constraints.txt pyproject.toml /opt/preservation/

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -94,6 +95,103 @@ def build_transfer(root: Path, files: int, size: int, checksums: bool) -> tuple[
     return transfer, total
 
 
+MIXED = (  # (extension, share of 1,000): what a born-digital accession looks like
+    ("png", 100),
+    ("jpg", 100),
+    ("gif", 50),
+    ("bmp", 50),
+    ("tif", 50),
+    ("wav", 50),
+    ("mp3", 50),
+    ("mp4", 30),
+    ("avi", 20),
+    ("pdf", 100),
+    ("docx", 20),
+    ("txt", 200),
+    ("csv", 100),
+    ("xml", 80),
+)
+
+
+def build_mixed_transfer(root: Path, files: int) -> tuple[Path, int]:
+    """``files`` small files of the kinds normalization handles, made with the real tools
+    (images distinct per file; one audio, video, PDF and document sample reused)."""
+    import io
+
+    from PIL import Image
+
+    transfer = root / "mixed_transfer"
+    samples = _media_samples(root / "samples")
+    kinds = [ext for ext, share in MIXED for _ in range(share)]
+    total = 0
+    for number in range(files):
+        ext = kinds[number % len(kinds)]
+        path = transfer / f"folder_{number // PER_FOLDER:04d}" / f"file_{number:06d}.{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if ext in ("png", "jpg", "gif", "bmp", "tif"):
+            picture = Image.new("RGB", (64 + number % 64, 48), (number % 256, 80, 160))
+            buffer = io.BytesIO()
+            fmt = {"jpg": "JPEG", "tif": "TIFF"}.get(ext, ext.upper())
+            (picture.convert("P") if ext == "gif" else picture).save(buffer, fmt)
+            body = buffer.getvalue()
+        elif ext in samples:
+            body = samples[ext]
+        elif ext == "xml":
+            body = f"<record><id>{number}</id></record>\n".encode()
+        else:
+            body = f"line {number}, some text, {os.urandom(8).hex()}\n".encode() * 20
+        path.write_bytes(body)
+        total += len(body)
+    (transfer / "metadata").mkdir()
+    (transfer / "metadata" / "metadata.csv").write_text(METADATA_CSV)
+    return transfer, total
+
+
+def _media_samples(folder: Path) -> dict[str, bytes]:
+    folder.mkdir(parents=True)
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
+    pattern = ["-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=25"]
+    commands = {
+        "wav": ["ffmpeg", "-v", "error", *tone],
+        "mp3": ["ffmpeg", "-v", "error", *tone],
+        "mp4": ["ffmpeg", "-v", "error", *pattern, *tone, "-shortest", "-pix_fmt", "yuv420p"],
+        "avi": ["ffmpeg", "-v", "error", *pattern, *tone, "-shortest", "-c:v", "mpeg4"],
+        "pdf": [
+            "gs",
+            "-q",
+            "-dSAFER",
+            "-sDEVICE=pdfwrite",
+            "-o",
+            "OUT",
+            "-c",
+            "/Helvetica findfont 20 scalefont setfont 72 700 moveto (Benchmark) show showpage",
+        ],
+    }
+    samples = {}
+    for ext, command in commands.items():
+        out = folder / f"sample.{ext}"
+        command = [str(out) if a == "OUT" else a for a in command]
+        subprocess.run(command if ext == "pdf" else [*command, str(out)], check=True)
+        samples[ext] = out.read_bytes()
+    (folder / "sample.txt").write_text("A letter to the archive.\n")
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{folder}/profile",
+            "--headless",
+            "--convert-to",
+            "docx",
+            "--outdir",
+            str(folder),
+            str(folder / "sample.txt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    samples["docx"] = (folder / "sample.docx").read_bytes()
+    return samples
+
+
 def plain_sha256(paths: list[Path]) -> tuple[float, float]:
     """Seconds for a plain, single-threaded sha256 of the files (read from the page
     cache) and of the same bytes already in memory."""
@@ -111,7 +209,9 @@ def plain_sha256(paths: list[Path]) -> tuple[float, float]:
 
 
 # -- one run ----------------------------------------------------------------------------------
-def run_once(source: Path, config_name: str, home: Path, counter: SpawnCounter) -> dict:
+def run_once(
+    source: Path, config_name: str, home: Path, counter: SpawnCounter, normalize: bool = True
+) -> dict:
     from preservation import processing_config
     from preservation.errors import StepNotApplicable
     from preservation.package import Package, PackageRef
@@ -120,7 +220,10 @@ def run_once(source: Path, config_name: str, home: Path, counter: SpawnCounter) 
     os.environ["PRESERVATION_HOME"] = str(home)
     settings = load_settings()
     ref = PackageRef.for_run(str(source), f"bench/{home.name}")
-    package = Package(ref, settings, processing_config.load(config_name), "bench")
+    config = processing_config.load(config_name)
+    if not normalize:
+        config = dataclasses.replace(config, normalize="none", thumbnails=False)
+    package = Package(ref, settings, config, "bench")
     stages = {}
     try:
         for service in STAGES:
@@ -233,6 +336,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not send metadata/checksum.sha256 (verify_transfer_checksums is then skipped)",
     )
+    parser.add_argument(
+        "--corpus",
+        choices=("text", "mixed"),
+        default="text",
+        help="text: distinct text files of --size bytes; mixed: images, audio, video, PDF, "
+        "documents, text and XML made with the real tools",
+    )
+    parser.add_argument(
+        "--no-normalize", action="store_true", help="turn normalization and thumbnails off"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
@@ -248,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("PRESERVATION_TASK_RETRIES", "0")
         checksums = config.accept_checksum_files and not args.no_checksums
         started = time.perf_counter()
-        source, payload = build_transfer(work / "sources", args.files, args.size, checksums)
+        if args.corpus == "mixed":
+            source, payload = build_mixed_transfer(work / "sources", args.files)
+        else:
+            source, payload = build_transfer(work / "sources", args.files, args.size, checksums)
         print(f"generated {args.files} files in {time.perf_counter() - started:.1f} s: {source}")
         originals = sorted(p for p in source.rglob("*") if p.is_file())
         originals = [p for p in originals if p.relative_to(source).parts[0] != "metadata"]
@@ -257,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         runs, plain = [], []
         for number in range(1, args.runs + 1):
             home = work / f"home-{number}"
-            stages = run_once(source, args.config, home, counter)
+            stages = run_once(source, args.config, home, counter, not args.no_normalize)
             plain.append(plain_sha256(originals))
             runs.append(stages)
             total = sum(s["seconds"] for s in stages.values())

@@ -18,8 +18,8 @@ nothing to do (no checksum files, no packages to extract, uncompressed AIP), sho
 over chunks of files (`PRESERVATION_CHUNK_FILES` per chunk, at most 64), so the workers
 share a large transfer; a file whose tool fails gets a failed event and the run goes on.
 Access copies and thumbnails become a DIP stored beside the AIP. A verdict on the
-package (invalid layout, virus, checksum mismatch) fails the run at once with the reason in the task log and in the XCom `failure_reason`; a
-system fault is retried.
+package (invalid layout, virus, checksum mismatch) fails the run at once with the reason
+in the task log and in the XCom `failure_reason`; a system fault is retried.
 """
 
 from __future__ import annotations
