@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 import subprocess
 import uuid
 import zipfile
@@ -226,3 +227,36 @@ def test_rerunning_any_single_task_of_a_finished_run_leaves_one_valid_aip(
         )
         stored = tmp_path / stored.name.removesuffix(".7z")
     bagit.Bag(str(stored)).validate()
+
+
+def test_a_media_transfer_is_normalized_by_chunks_shared_across_task_instances(
+    airflow_env, home, make_transfer, monkeypatch, mets_schema
+):
+    from tests import media
+
+    monkeypatch.setenv("PRESERVATION_CHUNK_FILES", "2")
+    files = {
+        "img.png": media.image("PNG"),
+        "photo.jpg": media.image("JPEG"),
+        "tone.mp3": media.audio(".mp3"),
+        "doc.pdf": media.pdf(),
+        "broken.png": media.truncated(media.image("PNG", (300, 200))),
+    }
+    code, result, output = ingest(make_transfer(files), "automated")
+    assert code == 0, output
+    with sqlite3.connect(airflow_env / "airflow.db") as db:
+        chunks = db.execute(
+            "SELECT task_id, COUNT(*) FROM task_instance WHERE run_id = ? AND map_index >= 0 "
+            "GROUP BY task_id",
+            (result["run_id"],),
+        ).fetchall()
+    assert dict(chunks) == {service: 3 for service in PER_FILE}  # ceil(5 / 2)
+    data = Path(result["aip_path"]) / "data"
+    tree = etree.parse(str(next(data.glob("METS.*.xml"))))
+    assert mets_schema.validate(tree), mets_schema.error_log
+    preservation = tree.findall(".//mets:fileGrp[@USE='preservation']/mets:file", NS)
+    assert len(preservation) == 4  # png, jpg, mp3, pdf; the broken PNG failed, and is kept
+    assert (data / "objects" / "broken.png").is_file()
+    assert len(list((data / "thumbnails").glob("*.jpg"))) == 3
+    dips = list(home.dip_store.rglob("METS.*.xml"))
+    assert len(dips) == 1 and len(list((dips[0].parent / "objects").iterdir())) == 4

@@ -174,13 +174,17 @@ class Cluster:
         return self.wait_for(f"runs {list(run_ids)} to finish", finished, timeout)
 
     def task_instances(self, run_id: str) -> dict[str, dict]:
+        """Task instances by task id (a mapped task's chunks after the first: ``id[n]``)."""
         rows = self.query(
-            "SELECT task_id, state, try_number, queue, external_executor_id, hostname "
-            "FROM task_instance WHERE dag_id = %s AND run_id = %s",
+            "SELECT task_id, map_index, state, try_number, queue, external_executor_id, "
+            "hostname FROM task_instance WHERE dag_id = %s AND run_id = %s",
             (DAG_ID, run_id),
         )
         keys = ("state", "try_number", "queue", "external_executor_id", "hostname")
-        return {row[0]: dict(zip(keys, row[1:])) for row in rows}
+        return {
+            (task if index <= 0 else f"{task}[{index}]"): dict(zip(keys, rest))
+            for task, index, *rest in rows
+        }
 
     def failure_reasons(self, run_ids) -> dict[tuple[str, str], str]:
         """(run, task) -> the ``failure_reason`` XCom of each task that failed."""
