@@ -52,10 +52,7 @@ def run(package: Package, chunk: int | None = None) -> CharacterizeResult:
         raise StepNotApplicable(
             f"processing configuration {package.config.name!r} turns characterization off"
         )
-    records = chunks.select(
-        package.state.files("file_group = 'original'"), chunks.of(package, chunk)
-    )
-    return characterize(package, records)
+    return characterize(package, chunks.originals(package, chunk))
 
 
 def characterize(package: Package, records: Sequence[FileRecord]) -> CharacterizeResult:

@@ -55,3 +55,8 @@ def select(records: Sequence[FileRecord], chunk: Chunk | None) -> list[FileRecor
     if chunk is None:
         return list(records)
     return [r for r in records if chunk.holds(r.uuid)]
+
+
+def originals(package: Package, index: int | None) -> list[FileRecord]:
+    """The original files of chunk ``index`` (all of them when ``index`` is None)."""
+    return select(package.state.files("file_group = 'original'"), of(package, index))

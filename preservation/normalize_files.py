@@ -80,10 +80,8 @@ def run(package: Package, chunk: int | None = None) -> NormalizeResult:
         raise StepNotApplicable(
             f"processing configuration {config.name!r} turns normalization and thumbnails off"
         )
-    originals = [
-        r for r in package.state.files("file_group = 'original'") if not r.path.startswith(MANUAL)
-    ]
-    return normalize(package, chunks.select(originals, chunks.of(package, chunk)))
+    originals = chunks.originals(package, chunk)
+    return normalize(package, [r for r in originals if not r.path.startswith(MANUAL)])
 
 
 def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResult:
@@ -194,36 +192,21 @@ def _derive(package: Package, record: FileRecord, purpose: str, command: fpr.Com
     target, rel = _target(package, record, purpose, command.extension)
     if target.is_file() and target.stat().st_size > 0:
         # Made by an earlier attempt (outputs land only when complete): not made twice.
-        return Outcome(
-            record,
-            purpose,
-            "normalized",
-            command.key,
-            rel,
-            "made by an earlier attempt",
-            _event(record, purpose, command, "", rel),
+        ok, message = True, "made by an earlier attempt"
+    else:
+        result = format_tools.run(
+            command, package.sip_data / record.path, target, package.settings.tool_timeout
         )
-    result = format_tools.run(
-        command, package.sip_data / record.path, target, package.settings.tool_timeout
-    )
-    if not result.ok:
-        return Outcome(
-            record,
-            purpose,
-            "failed",
-            command.key,
-            "",
-            result.message,
-            _event(record, purpose, command, result.message, ""),
-        )
+        ok, message = result.ok, result.message
+    made = rel if ok else ""
     return Outcome(
         record,
         purpose,
-        "normalized",
+        "normalized" if ok else "failed",
         command.key,
-        rel,
-        result.message,
-        _event(record, purpose, command, "", rel),
+        made,
+        message,
+        _event(record, purpose, command, "" if ok else message, made),
     )
 
 

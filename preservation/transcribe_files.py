@@ -41,9 +41,7 @@ def run(package: Package, chunk: int | None = None) -> TranscribeResult:
     registry = fpr.load()
     done = {row["source"] for row in package.state.derivatives("purpose = ?", (PURPOSE,))}
     todo = []
-    for record in chunks.select(
-        package.state.files("file_group = 'original'"), chunks.of(package, chunk)
-    ):
+    for record in chunks.originals(package, chunk):
         rules = registry.rules_for(record.puid, record.path)
         if record.path.startswith(MANUAL) or record.uuid in done or not rules:
             continue

@@ -38,10 +38,7 @@ def run(package: Package, chunk: int | None = None) -> ValidateResult:
         raise StepNotApplicable(
             f"processing configuration {package.config.name!r} turns validation off"
         )
-    records = chunks.select(
-        package.state.files("file_group = 'original'"), chunks.of(package, chunk)
-    )
-    result, failures = validate(package, records)
+    result, failures = validate(package, chunks.originals(package, chunk))
     if failures and package.config.fail_on_invalid:
         raise ValidationFailed(
             f"{len(failures)} file(s) failed validation and processing configuration "

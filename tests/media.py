@@ -63,25 +63,33 @@ def video(suffix: str = ".mp4") -> bytes:
     )
 
 
-@cache
-def pdf() -> bytes:
+def _ghostscript(device: str, postscript: str, *options: str, suffix: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "out.pdf"
+        out = Path(folder) / f"out{suffix}"
         subprocess.run(
             [
                 "gs",
                 "-q",
                 "-dSAFER",
-                "-sDEVICE=pdfwrite",
+                f"-sDEVICE={device}",
+                *options,
                 "-o",
                 str(out),
                 "-c",
-                "/Helvetica findfont 24 scalefont setfont 72 700 moveto (Hello archive) show "
-                "showpage",
+                postscript,
             ],
             check=True,
         )
         return out.read_bytes()
+
+
+@cache
+def pdf() -> bytes:
+    return _ghostscript(
+        "pdfwrite",
+        "/Helvetica findfont 24 scalefont setfont 72 700 moveto (Hello archive) show showpage",
+        suffix=".pdf",
+    )
 
 
 @cache
@@ -122,24 +130,12 @@ BROKEN_PDF = (
 @cache
 def text_image() -> bytes:
     """A PNG of the words "Hello archive", rendered by Ghostscript, for OCR."""
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "out.png"
-        subprocess.run(
-            [
-                "gs",
-                "-q",
-                "-dSAFER",
-                "-sDEVICE=pnggray",
-                "-r150",
-                "-dDEVICEWIDTHPOINTS=300",
-                "-dDEVICEHEIGHTPOINTS=80",
-                "-dFIXEDMEDIA",
-                "-o",
-                str(out),
-                "-c",
-                "/Helvetica findfont 28 scalefont setfont 20 30 moveto (Hello archive) show "
-                "showpage",
-            ],
-            check=True,
-        )
-        return out.read_bytes()
+    return _ghostscript(
+        "pnggray",
+        "/Helvetica findfont 28 scalefont setfont 20 30 moveto (Hello archive) show showpage",
+        "-r150",
+        "-dDEVICEWIDTHPOINTS=300",
+        "-dDEVICEHEIGHTPOINTS=80",
+        "-dFIXEDMEDIA",
+        suffix=".png",
+    )
