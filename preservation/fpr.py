@@ -36,6 +36,8 @@ STEP_KEYS = {
     "thumbnail": "thumbnail",
     "transcribe": "transcription",
 }
+#: The batch runners the library has, per purpose (ExifTool, MediaInfo, MediaConch).
+BATCHES = {"characterization": {"exiftool", "mediainfo"}, "validation": {"mediaconch"}}
 SECTIONS = {"tools", "commands", "categories", "formats", "fallback_by_extension"}
 FORMAT_KEYS = {"name", "category", "characterize", "preservation_format", *STEP_KEYS}
 COMMAND_KEYS = {
@@ -192,6 +194,10 @@ def _build(data: dict, sources: tuple[str, ...]) -> Registry:
         ways = [w for w in ("argv", "function", "batch") if table.get(w)]
         if len(ways) != 1:
             problems.append(f"command {key!r}: give exactly one of argv, function or batch")
+        if table.get("batch") and table["batch"] not in BATCHES.get(table.get("purpose"), ()):
+            problems.append(
+                f"command {key!r}: no batch runner {table['batch']!r} for {table.get('purpose')}"
+            )
         if table.get("argv") and "{input}" not in table["argv"]:
             problems.append(f"command {key!r}: argv must contain {{input}}")
         commands[key] = Command(

@@ -78,3 +78,14 @@ def test_failures_reject_the_transfer_only_when_the_configuration_says_so(
     assert "objects/a.png" in str(verdict.value) and "objects/b.pdf" in str(verdict.value)
     # The events are recorded before the verdict, for the archivist to read.
     assert events_by_name(package)["ok.png"]["validation"].outcome == "pass"
+
+
+def test_matroska_files_are_checked_by_mediaconch_in_batches(package_until):
+    files = {f"ok{i}.mkv": media.video(".mkv") for i in range(3)}
+    files["bad.mkv"] = media.truncated(media.video(".mkv"))
+    package = package_until(files, "validate_files")
+    found = events_by_name(package)
+    assert [found[f"ok{i}.mkv"]["validation"].outcome for i in range(3)] == ["pass"] * 3
+    bad = found["bad.mkv"]["validation"]
+    assert bad.outcome == "fail" and "/Segment[1]" in bad.outcome_note  # where it broke
+    assert 'program="MediaConch"' in bad.detail
