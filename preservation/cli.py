@@ -114,6 +114,42 @@ def clamav_test_database(args: argparse.Namespace) -> int:
     return 0
 
 
+def validate_transfer(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from preservation import preflight
+
+    settings = load_settings()
+    kind = args.kind
+    if args.key:
+        try:
+            kind, _ = preflight.kind_for_key(args.key)
+        except ValueError as exc:
+            print(exc)
+            return 2
+    report = preflight.check(Path(args.package), kind, settings.limits, settings.tool_timeout)
+    print(report.render(datetime.now(UTC).isoformat(timespec="seconds")), end="")
+    return 0 if report.success else 1
+
+
+def create_transfer(args: argparse.Namespace) -> int:
+    from preservation import transfer_package
+    from preservation.errors import TransferInvalid
+
+    folder = Path(args.folder)
+    output = Path(args.output or f"{folder.resolve().name}.zip")
+    try:
+        files = transfer_package.build(
+            folder, output, args.identifier, args.accession, args.collection_reference
+        )
+    except TransferInvalid as exc:
+        print(f"Cannot create the transfer package: {exc}")
+        return 1
+    print(f"Wrote {output} ({files} files); checking it as the transfer bucket will:")
+    kind = "accession" if args.accession else "catalogued"
+    return validate_transfer(argparse.Namespace(package=str(output), kind=kind, key=None))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="preservation", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +171,42 @@ def main(argv: list[str] | None = None) -> int:
     )
     testdb.add_argument("folder")
     testdb.set_defaults(handler=clamav_test_database)
+    check = commands.add_parser(
+        "validate-transfer",
+        help="check a transfer package (.zip) as the transfer bucket will, before uploading",
+    )
+    check.add_argument("package", help="the .zip to check")
+    check.add_argument(
+        "--kind",
+        choices=("catalogued", "accession", "any"),
+        default="any",
+        help="what metadata.csv must describe (default: either)",
+    )
+    check.add_argument(
+        "--key", help="the key it will have in the transfer bucket (its prefix sets --kind)"
+    )
+    check.set_defaults(handler=validate_transfer)
+    create = commands.add_parser(
+        "create-transfer", help="zip a folder as a well-formed transfer package"
+    )
+    create.add_argument("folder", help="the folder of files to preserve")
+    create.add_argument(
+        "--identifier",
+        required=True,
+        help="catalogue identifier (dc.identifier), or accession number",
+    )
+    create.add_argument(
+        "--accession",
+        action="store_true",
+        help="an uncatalogued accession: --identifier is its accession number",
+    )
+    create.add_argument(
+        "--collection-reference",
+        default="",
+        help="the accession's collection reference (with --accession)",
+    )
+    create.add_argument("-o", "--output", help="the .zip to write (default: <folder>.zip)")
+    create.set_defaults(handler=create_transfer)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -175,8 +176,16 @@ def read_metadata_csv(
     )
 
 
-def read_rights_csv(path: Path, objects: Path, problems: list[str]) -> list[dict[str, str]]:
-    """Parse and check ``rights.csv`` row by row; returns the valid rows."""
+def read_rights_csv(
+    path: Path, objects: Path | Callable[[str], bool], problems: list[str]
+) -> list[dict[str, str]]:
+    """Parse and check ``rights.csv`` row by row; returns the valid rows.
+
+    ``objects`` is the objects folder, or a function telling whether a path inside it is a
+    file (a zip's member list, before anything is unpacked)."""
+    if isinstance(objects, Path):
+        folder = objects
+        objects = lambda inside: (folder / inside).is_file()  # noqa: E731
     label = "metadata/rights.csv"
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -232,7 +241,7 @@ def read_rights_csv(path: Path, objects: Path, problems: list[str]) -> list[dict
     return valid
 
 
-def _rights_row_problems(v: dict[str, str], objects: Path) -> list[str]:
+def _rights_row_problems(v: dict[str, str], has_file: Callable[[str], bool]) -> list[str]:
     problems = []
     basis = v["basis"]
     inside = v["file"][len("objects/") :]
@@ -242,7 +251,7 @@ def _rights_row_problems(v: dict[str, str], objects: Path) -> list[str]:
         problems.append(
             f"file {v['file']!r} leaves objects/; name a file inside it, without '..' or '//'"
         )
-    elif not (objects / inside).is_file():
+    elif not has_file(inside):
         problems.append(f"file {v['file']!r} is not a file in the package; check its path")
     if basis not in BASES:
         problems.append(f"basis {basis!r} must be one of {', '.join(BASES)}")
