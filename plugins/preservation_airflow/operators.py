@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Sequence
+from pathlib import Path
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -84,6 +85,9 @@ class MicroServiceOperator(BaseOperator):
         try:
             package, source = package_for(context)
             self._skip_if_stored(package)
+            downloaded = None
+            if self.service == "receive_transfer" and source.startswith("s3://"):
+                source = downloaded = self._download(source, package, context)
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
             self.log.info(
@@ -93,7 +97,11 @@ class MicroServiceOperator(BaseOperator):
                 package.ref.aip_uuid,
                 f", chunk {self.chunk}" if kwargs else "",
             )
-            result = module.run(package, *args, **kwargs)
+            try:
+                result = module.run(package, *args, **kwargs)
+            finally:
+                if downloaded:
+                    Path(downloaded).unlink(missing_ok=True)
         except StepNotApplicable as reason:
             raise AirflowSkipException(f"{module.NAME} skipped: {reason}") from None
         except (PackageRejected, ConfigurationInvalid) as verdict:
@@ -111,6 +119,27 @@ class MicroServiceOperator(BaseOperator):
         summary = dataclasses.asdict(result)
         self.log.info("%s done: %s", module.NAME, summary)
         return summary
+
+    def _download(self, url: str, package, context) -> str:
+        """A copy of the s3:// upload in the processing directory (the upload stays in the
+        bucket until its AIP is verified in storage)."""
+        from urllib.parse import urlparse
+
+        from preservation.errors import StorageUnavailable
+        from preservation_airflow.transfer_bucket import s3_client
+
+        conn_id = (context["dag_run"].conf or {}).get("aws_conn_id", "aws_default")
+        parsed = urlparse(url)
+        target = (
+            package.settings.shared_directory / "downloads" / (f"{package.ref.transfer_uuid}.zip")
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            s3_client(conn_id).download_file(parsed.netloc, parsed.path.lstrip("/"), str(target))
+        except Exception as exc:
+            raise StorageUnavailable(f"Cannot download {url}: {exc}") from exc
+        self.log.info("Downloaded %s to %s", url, target)
+        return str(target)
 
     def _skip_if_stored(self, package) -> None:
         if self.service in AFTER_STORAGE:

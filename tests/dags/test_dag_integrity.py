@@ -105,3 +105,26 @@ def test_the_preservation_library_never_imports_airflow():
         p.name for p in (REPO / "preservation").rglob("*.py") if pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_transfer_watcher_waits_deferred_and_starts_runs_it_never_duplicates(dagbag):
+    dag = dagbag.dags["transfer_watcher"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert {"preservation", "s3"} <= set(dag.tags)
+    assert "feedback log" in dag.doc_md
+    order = [t.task_id for t in dag.topological_sort()]
+    assert order == [
+        "wait_for_uploads",
+        "verify_uploads",
+        "start_transfer_ingest",
+        "write_feedback_logs",
+    ]
+    sensor = dag.get_task("wait_for_uploads")
+    assert sensor.deferrable and sensor.soft_fail and sensor.wildcard_match
+    start = dag.get_task("start_transfer_ingest")
+    assert start.is_mapped
+    assert start.partial_kwargs["trigger_dag_id"] == "transfer_ingest"
+    assert start.partial_kwargs["skip_when_already_exists"] is True
+    assert dag.get_task("write_feedback_logs").trigger_rule == "none_failed"
+    for task in dag.tasks:
+        assert task.retries >= 0

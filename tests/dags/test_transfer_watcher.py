@@ -1,0 +1,73 @@
+"""transfer_watcher end to end on moto's S3 server: the real DAG, sensor included, run by
+Airflow (``airflow dags test``) through the same connection a deployment uses."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from preservation.transfer_bucket import uploads
+from tests.airflow_support import airflow_cli, ensure_airflow_database, ingest
+from tests.conftest import CATALOGUED_CSV
+from tests.preservation.test_transfer_bucket import GOOD, package
+
+pytestmark = pytest.mark.airflow
+
+
+def ingest_runs(airflow_home: Path) -> dict[str, dict]:
+    ensure_airflow_database()
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT run_id, conf FROM dag_run WHERE dag_id = 'transfer_ingest'"
+        ).fetchall()
+    return {run_id: json.loads(conf) if conf else {} for run_id, conf in rows}
+
+
+def watch() -> None:
+    done = airflow_cli("dags", "test", "transfer_watcher", timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_each_upload_starts_exactly_one_run_and_bad_ones_none(airflow_env, home, s3):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=GOOD)
+    client.put_object(Bucket=bucket, Key="born-digital/bad.zip", Body=b"not a zip")
+    [good] = [u for u in uploads(client, bucket) if u.key == "born-digital/1234.zip"]
+    before = set(ingest_runs(airflow_env))
+    watch()
+    watch()  # the same uploads seen again: no second run
+    started = {k: v for k, v in ingest_runs(airflow_env).items() if k not in before}
+    assert list(started) == [good.run_id]
+    assert started[good.run_id]["transfer"] == f"s3://{bucket}/born-digital/1234.zip"
+    assert started[good.run_id]["processing_config"] == "born_digital"
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert any(k.startswith("born-digital/1234.zip.success.") for k in keys)
+    assert any(k.startswith("born-digital/bad.zip.failed.") for k in keys)
+    assert {"born-digital/1234.zip", "born-digital/bad.zip"} <= keys  # sources stay
+
+
+def test_fifty_uploads_at_once_all_get_their_run(airflow_env, home, s3):
+    client, bucket = s3
+    for number in range(50):
+        body = package({f"f{number}.txt": str(number), "metadata/metadata.csv": CATALOGUED_CSV})
+        client.put_object(Bucket=bucket, Key=f"born-digital/{number:04d}.zip", Body=body)
+    expected = {u.run_id for u in uploads(client, bucket)}
+    before = set(ingest_runs(airflow_env))
+    watch()
+    assert set(ingest_runs(airflow_env)) - before == expected
+    assert len(expected) == 50
+
+
+def test_an_uploaded_package_is_ingested_from_s3_and_stays_in_the_bucket(airflow_env, home, s3):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=GOOD)
+    code, result, output = ingest(f"s3://{bucket}/born-digital/1234.zip", "born_digital")
+    assert code == 0, output
+    assert result["external_identifier"] == "PP/MDM/A/3/1a"
+    assert Path(result["aip_path"]).is_file()
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "born-digital/1234.zip" in keys
+    assert not list((home.shared_directory / "downloads").glob("*"))  # the copy is gone

@@ -1,0 +1,79 @@
+"""The transfer bucket on moto's S3 server: new uploads, feedback logs, tags."""
+
+import io
+import time
+import zipfile
+
+from preservation import transfer_bucket
+from preservation.settings import Limits
+from tests.conftest import CATALOGUED_CSV
+
+
+def package(entries: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in entries.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+GOOD = package({"a.txt": "a", "metadata/metadata.csv": CATALOGUED_CSV})
+
+
+def check_all(client, bucket, tmp_path):
+    verdicts = [
+        transfer_bucket.verify(client, u, tmp_path, Limits(), 60)
+        for u in transfer_bucket.uploads(client, bucket)
+    ]
+    for verdict in verdicts:
+        transfer_bucket.publish(client, verdict)
+    return {v.upload.key: v for v in verdicts}
+
+
+def test_an_accepted_upload_gets_a_success_log_and_its_tags(s3, tmp_path):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=GOOD)
+    verdicts = check_all(client, bucket, tmp_path)
+    verdict = verdicts["born-digital/1234.zip"]
+    assert verdict.accepted and verdict.processing_config == "born_digital"
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    [log] = [k for k in keys if k.endswith(".log")]
+    assert log == f"born-digital/1234.zip.success.{verdict.upload.stamp}.log"
+    text = client.get_object(Bucket=bucket, Key=log)["Body"].read().decode()
+    assert "Running 7 checks" in text and f"Transfer ID: {verdict.upload.transfer_id}" in text
+    tags = {
+        t["Key"]: t["Value"]
+        for t in client.get_object_tagging(Bucket=bucket, Key="born-digital/1234.zip")["TagSet"]
+    }
+    assert tags["transfer-id"] == verdict.upload.transfer_id
+    assert tags["processing-config"] == "born_digital"
+    assert tags["catalogue-identifier"] == "PP/MDM/A/3/1a"
+    assert "born-digital/1234.zip" in keys  # the upload stays
+
+
+def test_a_bad_upload_gets_a_failed_log_with_the_reason(s3, tmp_path):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="born-digital/bad.zip", Body=b"not a zip")
+    client.put_object(Bucket=bucket, Key="elsewhere/x.zip", Body=GOOD)
+    verdicts = check_all(client, bucket, tmp_path)
+    assert not verdicts["born-digital/bad.zip"].accepted
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    bad_log = next(k for k in keys if k.startswith("born-digital/bad.zip.failed."))
+    body = client.get_object(Bucket=bucket, Key=bad_log)["Body"].read().decode()
+    assert "Unable to read transfer package: File is not a zip file" in body
+    other_log = next(k for k in keys if k.startswith("elsewhere/x.zip.failed."))
+    body = client.get_object(Bucket=bucket, Key=other_log)["Body"].read().decode()
+    assert "Unable to determine processing config for key elsewhere/x.zip" in body
+
+
+def test_an_upload_is_checked_once_and_a_new_upload_of_the_same_key_again(s3, tmp_path):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=GOOD)
+    first = check_all(client, bucket, tmp_path)["born-digital/1234.zip"]
+    assert transfer_bucket.uploads(client, bucket) == []  # seen: has its feedback log
+    time.sleep(1.1)  # S3 times have one-second resolution
+    changed = package({"b.txt": "b", "metadata/metadata.csv": CATALOGUED_CSV})
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=changed)
+    [again] = transfer_bucket.uploads(client, bucket)
+    assert again.run_id != first.upload.run_id
+    assert again.transfer_id != first.upload.transfer_id
