@@ -38,6 +38,8 @@ class Settings:
     workers: int
     chunk_files: int
     limits: Limits
+    aip_store_url: str = ""
+    test_identifier_prefix: str = "archivematica-dev/TEST"
 
     @property
     def shared_directory(self) -> Path:
@@ -74,6 +76,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         workers=_int_env("PRESERVATION_WORKERS", os.cpu_count() or 1),
         # Files per chunk of the per-file stages (characterize, validate, normalize).
         chunk_files=max(1, _int_env("PRESERVATION_CHUNK_FILES", 500)),
+        # s3://bucket/prefix stores AIPs on S3 (through the Airflow connection); empty: the
+        # local folder under PRESERVATION_HOME.
+        aip_store_url=env.get("PRESERVATION_AIP_STORE", ""),
+        test_identifier_prefix=env.get(
+            "PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-dev/TEST"
+        ),
         limits=Limits(
             max_members=_int_env("PRESERVATION_MAX_MEMBERS", Limits.max_members),
             max_total_bytes=_int_env("PRESERVATION_MAX_BYTES", Limits.max_total_bytes),

@@ -61,6 +61,11 @@ class Location(Protocol):
     def pointer(self, aip_uuid: str) -> bytes | None:
         """The stored pointer file of a compressed AIP, if there is one."""
 
+    def register(
+        self, aip_uuid: str, stored: str, identifier: str, transfer_uuid: str, sha256: str | None
+    ) -> object:
+        """Record a stored, verified AIP in the location's index (if it keeps one)."""
+
 
 class LocalLocation:
     """A folder on a local or mounted file system."""
@@ -114,6 +119,9 @@ class LocalLocation:
         except OSError as exc:
             raise StorageUnavailable(f"Cannot write to {self.description}: {exc}") from exc
         return str(folder / source.name)
+
+    def register(self, aip_uuid, stored, identifier, transfer_uuid, sha256) -> None:
+        """A local folder keeps no index: the quad directories are found by UUID."""
 
     def pointer(self, aip_uuid: str) -> bytes | None:
         path = self._folder(aip_uuid) / f"pointer.{aip_uuid}.xml"

@@ -64,6 +64,15 @@ def run(package: Package, location: Location | None = None) -> StoreResult:
                 )
             ]
         )
+    if report.success and package.state_path.exists():
+        # Indexed only once read back intact: the index says "stored and verified".
+        location.register(
+            package.ref.aip_uuid,
+            stored,
+            package.state.meta("external_identifier") or package.ref.aip_uuid,
+            package.ref.transfer_uuid,
+            sha256,
+        )
     if not report.success:
         raise BagInvalid(
             f"The stored AIP failed its fixity check: {report.message}", _failures(report.failures)

@@ -84,12 +84,16 @@ class MicroServiceOperator(BaseOperator):
         package = None
         try:
             package, source = package_for(context)
-            self._skip_if_stored(package)
+            self._skip_if_stored(package, context)
             downloaded = None
             if self.service == "receive_transfer" and source.startswith("s3://"):
                 source = downloaded = self._download(source, package, context)
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
+            if self.service in AFTER_STORAGE and self.service != "store_dip":
+                from preservation_airflow.storage import aip_location
+
+                kwargs["location"] = aip_location(package, context)
             self.log.info(
                 "%s: %s (AIP %s)%s",
                 module.NAME,
@@ -141,12 +145,12 @@ class MicroServiceOperator(BaseOperator):
         self.log.info("Downloaded %s to %s", url, target)
         return str(target)
 
-    def _skip_if_stored(self, package) -> None:
+    def _skip_if_stored(self, package, context) -> None:
         if self.service in AFTER_STORAGE:
             return
-        from preservation.store_aip import default_location
+        from preservation_airflow.storage import aip_location
 
-        stored = default_location(package).find(package.ref.aip_uuid)
+        stored = aip_location(package, context).find(package.ref.aip_uuid)
         if stored:
             raise AirflowSkipException(
                 f"AIP {package.ref.aip_uuid} is already stored at {stored}; nothing to redo"

@@ -61,13 +61,27 @@ def test_fifty_uploads_at_once_all_get_their_run(airflow_env, home, s3):
     assert len(expected) == 50
 
 
-def test_an_uploaded_package_is_ingested_from_s3_and_stays_in_the_bucket(airflow_env, home, s3):
+@pytest.mark.parametrize(
+    "identifier, space",
+    [("PP/MDM/A/3/1a", "born-digital"), ("archivematica-dev/TEST/1", "testing")],
+)
+def test_an_uploaded_package_becomes_an_aip_in_its_s3_space_found_by_identifier(
+    airflow_env, home, s3, monkeypatch, identifier, space
+):
+    from preservation.s3_storage import S3Location
+
     client, bucket = s3
-    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=GOOD)
+    monkeypatch.setenv("PRESERVATION_AIP_STORE", f"s3://{bucket}/aips")
+    body = package(
+        {"a.txt": "a", "metadata/metadata.csv": f"filename,dc.identifier\nobjects/,{identifier}\n"}
+    )
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=body)
     code, result, output = ingest(f"s3://{bucket}/born-digital/1234.zip", "born_digital")
     assert code == 0, output
-    assert result["external_identifier"] == "PP/MDM/A/3/1a"
-    assert Path(result["aip_path"]).is_file()
+    assert result["aip_path"].startswith(f"s3://{bucket}/aips/{space}/")
+    [stored] = S3Location(client, bucket, "aips", space).versions(identifier)
+    assert stored.aip_uuid == result["aip_uuid"] and stored.space == space
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert "born-digital/1234.zip" in keys
+    assert "born-digital/1234.zip" in keys  # the upload stays in the bucket
     assert not list((home.shared_directory / "downloads").glob("*"))  # the copy is gone
+    assert list(home.processing_directory.iterdir()) == []  # cleaned up once verified
