@@ -85,3 +85,21 @@ def test_an_uploaded_package_becomes_an_aip_in_its_s3_space_found_by_identifier(
     assert "born-digital/1234.zip" in keys  # the upload stays in the bucket
     assert not list((home.shared_directory / "downloads").glob("*"))  # the copy is gone
     assert list(home.processing_directory.iterdir()) == []  # cleaned up once verified
+
+
+def test_a_transfer_failing_after_upload_leaves_the_source_in_the_bucket(
+    airflow_env, home, s3, monkeypatch
+):
+    from tests.conftest import EICAR
+
+    client, bucket = s3
+    monkeypatch.setenv("PRESERVATION_AIP_STORE", f"s3://{bucket}/aips")
+    body = package(
+        {"a.txt": "a", "virus.com": EICAR.decode(), "metadata/metadata.csv": CATALOGUED_CSV}
+    )
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=body)
+    code, result, _ = ingest(f"s3://{bucket}/born-digital/1234.zip", "born_digital")
+    assert code == 1 and result["failed_task"] == "scan_for_viruses"
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "born-digital/1234.zip" in keys
+    assert not any(k.startswith("aips/") for k in keys)  # nothing stored
