@@ -79,3 +79,17 @@ def build(
             "metadata/metadata.csv", metadata_csv(identifier, accession, collection_reference)
         )
     return count
+
+
+def build_test_package(output: Path, identifier: str) -> None:
+    """The end-to-end test package: one small image and a metadata.csv naming the test
+    identifier, so its AIP goes to the ``testing`` space (operations.md)."""
+    import tempfile
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="test-package-") as work:
+        folder = Path(work) / "test_package"
+        folder.mkdir()
+        Image.new("RGB", (64, 48), (200, 120, 40)).save(folder / "test-image.png")
+        build(folder, output, identifier)

@@ -116,3 +116,42 @@ class PublishFeedbackOperator(BaseOperator):
             key = transfer_bucket.publish(client, _verdict_from_xcom(item))
             self.log.info("feedback log s3://%s/%s", item["bucket"], key)
         return {"feedback_logs": len(data), "accepted": sum(1 for i in data if i["accepted"])}
+
+
+class UploadTestPackageOperator(BaseOperator):
+    """Build the end-to-end test package and upload it as ``born-digital/test_package.zip``."""
+
+    template_fields: Sequence[str] = ("bucket", "identifier")
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        identifier: str,
+        aws_conn_id: str = "aws_default",
+        key: str = "born-digital/test_package.zip",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.bucket, self.identifier, self.aws_conn_id, self.key = (
+            bucket,
+            identifier,
+            aws_conn_id,
+            key,
+        )
+
+    def execute(self, context):
+        from preservation.errors import StorageUnavailable
+        from preservation.transfer_package import build_test_package
+
+        with tempfile.TemporaryDirectory(prefix="test-transfer-") as work:
+            path = Path(work) / "test_package.zip"
+            build_test_package(path, self.identifier)
+            try:
+                s3_client(self.aws_conn_id).upload_file(str(path), self.bucket, self.key)
+            except Exception as exc:
+                raise StorageUnavailable(
+                    f"Cannot upload to s3://{self.bucket}/{self.key}: {exc}"
+                ) from exc
+        self.log.info("Uploaded s3://%s/%s (identifier %s)", self.bucket, self.key, self.identifier)
+        return {"key": self.key, "identifier": self.identifier}

@@ -27,6 +27,7 @@ def ingest_runs(airflow_home: Path) -> dict[str, dict]:
 
 
 def watch() -> None:
+    ensure_airflow_database()
     done = airflow_cli("dags", "test", "transfer_watcher", timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -103,3 +104,19 @@ def test_a_transfer_failing_after_upload_leaves_the_source_in_the_bucket(
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert "born-digital/1234.zip" in keys
     assert not any(k.startswith("aips/") for k in keys)  # nothing stored
+
+
+def test_the_test_transfer_dag_uploads_a_valid_test_package(airflow_env, home, s3, tmp_path):
+    from preservation import preflight
+    from preservation.settings import Limits
+
+    client, bucket = s3
+    ensure_airflow_database()
+    done = airflow_cli("dags", "test", "test_transfer", timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    local = tmp_path / "test_package.zip"
+    client.download_file(bucket, "born-digital/test_package.zip", str(local))
+    report = preflight.check(local, "catalogued", Limits())
+    assert report.success and report.identifier == "archivematica-dev/TEST/1"
+    watch()  # picked up like any upload, under the test identifier
+    assert [u for u in uploads(client, bucket) if u.key.endswith("test_package.zip")] == []

@@ -1,0 +1,50 @@
+"""
+### test_transfer: an end-to-end test of the whole pipeline
+
+Trigger by hand. Builds a small package (one image, `metadata/metadata.csv` with a test
+catalogue identifier, `archivematica-dev/TEST/<run>` by default) and uploads it to
+`born-digital/test_package.zip` in the transfer bucket. `transfer_watcher` picks it up
+like any upload; its AIP is stored in the `testing` space, never among real content.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Param, dag
+
+from preservation_airflow.transfer_bucket import UploadTestPackageOperator
+
+BUCKET = os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
+CONN = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
+PREFIX = os.environ.get("PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-dev/TEST")
+
+
+@dag(
+    dag_id="test_transfer",
+    schedule=None,
+    catchup=False,
+    doc_md=__doc__,
+    tags=["preservation", "s3", "test"],
+    params={
+        "identifier": Param(
+            f"{PREFIX}/1", type="string", description="catalogue identifier (keep the test prefix)"
+        )
+    },
+    default_args={
+        "retries": int(os.environ.get("PRESERVATION_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
+    },
+)
+def test_transfer():
+    UploadTestPackageOperator(
+        task_id="upload_test_package",
+        task_display_name="Upload test package",
+        bucket=BUCKET,
+        identifier="{{ params.identifier }}",
+        aws_conn_id=CONN,
+    )
+
+
+test_transfer()
