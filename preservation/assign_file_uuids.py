@@ -76,11 +76,14 @@ def register(
     return [r for r in package.state.files() if r.path in wanted]
 
 
-def checksum(package: Package, records: Sequence[FileRecord], root: Path) -> int:
+def checksum(
+    package: Package, records: Sequence[FileRecord], root: Path, received: bool = True
+) -> int:
     """sha256 and size of the records not yet checksummed; records their PREMIS events.
 
     Returns the number of events recorded (``ingestion``, ``message digest calculation``,
-    ``registration`` for accessions).
+    ``registration`` for accessions). Files the pipeline made (``received=False``) get
+    ``message digest calculation`` only: they were never ingested or accessioned.
     """
     todo = [r for r in records if r.sha256 is None]
     sums = digests([root / r.path for r in todo], package.settings.workers)
@@ -88,10 +91,11 @@ def checksum(package: Package, records: Sequence[FileRecord], root: Path) -> int
     for record, digest, size in zip(todo, sums, sizes):
         record.sha256, record.size = digest, size
     package.state.update_files("sha256 = ?, size = ?", ((r.sha256, r.size, r.uuid) for r in todo))
-    accession = package.state.meta("accession_number") or ""
+    accession = (package.state.meta("accession_number") or "") if received else ""
     events = []
     for record in todo:
-        events.append(Event(record.uuid, premis.INGESTION))
+        if received:
+            events.append(Event(record.uuid, premis.INGESTION))
         events.append(
             Event(
                 record.uuid,

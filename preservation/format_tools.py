@@ -1,4 +1,4 @@
-"""Running the format policy registry's commands: versions, availability, a bounded pool.
+"""Running the format policy registry's commands: versions, availability, batches.
 
 A command either runs an external program (argv with ``{input}``, ``{output}``,
 ``{work_dir}``, ``{stem}`` placeholders; a private working folder per call; a timeout) or
@@ -14,17 +14,16 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
 from preservation.fpr import Command, Tool
+from preservation.tools import pool_map, spawn
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -73,9 +72,7 @@ def version(tool: Tool) -> str:
     if not tool.version or not available(tool):
         return "unknown"
     try:
-        out = subprocess.run(
-            list(tool.version), capture_output=True, text=True, timeout=60, errors="replace"
-        )
+        out = spawn(tool.version, 60)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     text = (out.stdout or out.stderr).strip()
@@ -170,27 +167,11 @@ def run_argv(
     """Run a program with a timeout; its failure is a result with the reason, not a raise."""
     name = Path(argv[0]).name
     try:
-        # Its own process group, so a timeout stops the tool and anything it started
-        # (a shell's children would otherwise keep its output open).
-        process = subprocess.Popen(
-            list(argv),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-            env=env,
-        )
+        done = spawn(argv, timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return CommandResult(False, f"{name} did not finish within {timeout} s and was stopped")
     except OSError as exc:
         return CommandResult(False, f"{name} could not start: {exc}")
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return CommandResult(False, f"{name} did not finish within {timeout} s and was stopped")
-    done = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     text = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
     if done.returncode not in ok_codes:
         reason = (
@@ -205,20 +186,27 @@ def run_argv(
     return CommandResult(True, clip(text), done.stdout)
 
 
-def pool_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
-    """``fn`` over ``items`` in a pool sized to the machine, results in order.
-
-    Threads suffice: the work is in child processes or in libraries that release the GIL.
-    """
-    if workers < 2 or len(items) < 2:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(fn, items)
-
-
-def batches(items: Sequence[T], count: int) -> Iterable[Sequence[T]]:
+def batches(items: Sequence[T], count: int) -> list[Sequence[T]]:
     """``items`` cut into at most ``count`` batches of near-equal size."""
     count = max(1, min(count, len(items)))
     size = -(-len(items) // count)
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def run_each(
+    command: Command, sources: Sequence[Path], timeout: int, workers: int
+) -> list[CommandResult]:
+    """``command`` on each source, results in order: one call per file in the pool, or,
+    for a batch command (ExifTool, MediaInfo, MediaConch), one process per batch of at
+    most ``BATCH_FILES`` files, batches in the pool."""
+    if not command.batch:
+        return list(pool_map(lambda s: run(command, s, None, timeout), sources, workers))
+    from preservation.batch_tools import BATCH_FILES, RUNNERS
+
+    runner = RUNNERS[command.batch]
+    groups = batches(sources, max(workers, -(-len(sources) // BATCH_FILES)))
+    found: dict[str, CommandResult] = {}
+    for part in pool_map(lambda group: runner(group, timeout), groups, workers):
+        found.update(part)
+    missing = CommandResult(False, f"{command.tool.name} did not report this file")
+    return [found.get(str(s), missing) for s in sources]

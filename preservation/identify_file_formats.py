@@ -61,26 +61,19 @@ def identify(package: Package, records: Sequence[FileRecord]) -> IdentifyResult:
         puid = match.get("id") or UNKNOWN
         if puid == UNKNOWN:
             unknown += 1
+            outcome = "Not identified"
             note = result.get("errors") or match.get("warning") or "no match"
-            events.append(
-                Event(
-                    record.uuid,
-                    premis.FORMAT_IDENTIFICATION,
-                    detail=detail,
-                    outcome="Not identified",
-                    outcome_note=note,
-                )
-            )
         else:
-            events.append(
-                Event(
-                    record.uuid,
-                    premis.FORMAT_IDENTIFICATION,
-                    detail=detail,
-                    outcome="Positive",
-                    outcome_note=puid,
-                )
+            outcome, note = "Positive", puid
+        events.append(
+            Event(
+                record.uuid,
+                premis.FORMAT_IDENTIFICATION,
+                detail=detail,
+                outcome=outcome,
+                outcome_note=note,
             )
+        )
         updates.append((puid, match.get("format", ""), match.get("version", ""), record.uuid))
         log.append(f"{record.path} ({record.uuid}): {puid} {match.get('format', '')}".rstrip())
     package.state.update_files(

@@ -195,7 +195,7 @@ def _amd_section(
     agents: list[Agent],
     rights: list[dict[str, str]],
     package: Package,
-    relations: list[tuple[str, str, str, str]],
+    relations: list[tuple[str, str, str]],
 ) -> None:
     amd = _sub(mets, M("amdSec"), ID=amd_id)
     number = amd_id.split("_")[1]
@@ -221,13 +221,13 @@ def _amd_section(
 
 def _relationships(package: Package, present: set[str]) -> dict[str, list[tuple]]:
     """PREMIS derivation relationships by file UUID: (subtype, related object, related
-    event, the other end's UUID), both ways, for files the document describes."""
+    event), both ways, for files the document describes."""
     found: dict[str, list[tuple]] = {}
     for row in package.state.derivatives("event != ''"):
         source, derivative, event = row["source"], row["derivative"], row["event"]
         if source in present and derivative in present:
-            found.setdefault(source, []).append(("is source of", derivative, event, derivative))
-            found.setdefault(derivative, []).append(("has source", source, event, source))
+            found.setdefault(source, []).append(("is source of", derivative, event))
+            found.setdefault(derivative, []).append(("has source", source, event))
     return found
 
 
@@ -235,7 +235,7 @@ def _file_object(
     parent,
     record: FileRecord,
     extensions: list[tuple[str, str]] = (),
-    relations: list[tuple[str, str, str, str]] = (),
+    relations: list[tuple[str, str, str]] = (),
 ) -> None:
     obj = _premis(parent, "object")
     obj.set(f"{{{XSI_NS}}}type", "premis:file")
@@ -273,7 +273,7 @@ def _file_object(
         related = _sub(relation, P("relatedObjectIdentifier"))
         _sub(related, P("relatedObjectIdentifierType"), "UUID")
         _sub(related, P("relatedObjectIdentifierValue"), record.parent_uuid)
-    for subtype, other, event, _ in relations:
+    for subtype, other, event in relations:
         relation = _sub(obj, P("relationship"))
         _sub(relation, P("relationshipType"), "derivation")
         _sub(relation, P("relationshipSubType"), subtype)

@@ -26,22 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from preservation import (
-    characterize_files,
-    chunks,
-    format_tools,
-    fpr,
-    identify_file_formats,
-    premis,
-    validate_files,
-)
-from preservation.assign_file_uuids import DIGEST_DETAIL
+from preservation import chunks, derivatives, format_tools, fpr, premis
+from preservation.derivatives import Derivative, derivative_uuid
 from preservation.errors import StepNotApplicable
 from preservation.fsutil import merge_log
 from preservation.package import Package
-from preservation.premis import Event, stable_uuid
+from preservation.premis import Event
 from preservation.state import FileRecord
-from preservation.tools import digests
+from preservation.tools import pool_map
 
 NAME = "Normalize"
 REPORT = "normalizationReport.csv"
@@ -68,9 +60,9 @@ class Outcome:
     # normalized | manual | failed | already preservation format | no rule | tool missing
     outcome: str
     command: str = ""
-    derivative: str = ""
     message: str = ""
-    event: Event | None = None
+    event: Event | None = None  # normalization, on the original (preservation only)
+    made: Derivative | None = None
 
 
 def run(package: Package, chunk: int | None = None) -> NormalizeResult:
@@ -113,7 +105,8 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
                 continue
             command = getattr(rules, purpose) if rules else None
             if command is None:
-                outcomes.append(Outcome(record, purpose, *_no_command(rules, purpose, record)))
+                outcome, message = _no_command(rules, purpose, record)
+                outcomes.append(Outcome(record, purpose, outcome, message=message))
             elif not format_tools.available(command.tool):
                 outcomes.append(
                     Outcome(
@@ -126,13 +119,14 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
                 )
             else:
                 jobs.append((record, purpose, command))
-    outcomes += format_tools.pool_map(
-        lambda job: _derive(package, *job), jobs, package.settings.workers
-    )
-    _record(package, outcomes)
+    outcomes += pool_map(lambda job: _derive(package, *job), jobs, package.settings.workers)
+    # The normalization events on the originals (failed ones too), then what was made.
+    package.state.record_events(o.event for o in outcomes if o.event)
+    derivatives.record(package, [o.made for o in outcomes if o.made])
+    merge_log(package.logs_dir() / REPORT, [REPORT_HEADER, *(_row(o) for o in outcomes)])
     _remove_empty_manual_folders(package)
     made = {
-        p: sum(1 for o in outcomes if o.purpose == p and o.outcome in ("normalized", "manual"))
+        p: sum(1 for o in outcomes if o.purpose == p and o.made)
         for p in ("preservation", "access", "thumbnail")
     }
     return NormalizeResult(
@@ -144,17 +138,16 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     )
 
 
-def _no_command(rules: fpr.FormatRules | None, purpose: str, record: FileRecord) -> tuple:
+def _no_command(rules: fpr.FormatRules | None, purpose: str, record: FileRecord) -> tuple[str, str]:
+    """(outcome, message) when the registry gives no command for this purpose."""
     if rules is None:
         return (
             "no rule",
-            "",
-            "",
             f"format {record.puid or 'not identified'} is not in the format policy registry",
         )
     if purpose == "preservation" and rules.preservation_format:
-        return ("already preservation format", "", "", f"{rules.name} is kept as it is")
-    return ("no rule", "", "", f"the registry has no {purpose} rule for {rules.name}")
+        return "already preservation format", f"{rules.name} is kept as it is"
+    return "no rule", f"the registry has no {purpose} rule for {rules.name}"
 
 
 def _stem_key(path: str) -> str:
@@ -178,7 +171,7 @@ def _target(package: Package, record: FileRecord, purpose: str, extension: str) 
     original = PurePosixPath(record.path)
     extension = extension.replace("{ext}", original.suffix.lstrip(".")) or "bin"
     if purpose == "preservation":
-        uuid = stable_uuid("derivative", record.uuid, purpose)
+        uuid = derivative_uuid(record.uuid, purpose)
         rel = str(original.with_name(f"{original.stem}-{uuid}.{extension}"))
         return package.sip_data / rel, rel
     if purpose == "access":
@@ -198,15 +191,20 @@ def _derive(package: Package, record: FileRecord, purpose: str, command: fpr.Com
             command, package.sip_data / record.path, target, package.settings.tool_timeout
         )
         ok, message = result.ok, result.message
-    made = rel if ok else ""
+    event = _event(record, purpose, command, "" if ok else message, rel)
+    made = None
+    if ok:
+        in_aip = purpose == "preservation"
+        made = Derivative(
+            record.uuid,
+            derivative_uuid(record.uuid, purpose),
+            purpose,
+            rel,
+            event,
+            "preservation" if in_aip else "",
+        )
     return Outcome(
-        record,
-        purpose,
-        "normalized" if ok else "failed",
-        command.key,
-        made,
-        message,
-        _event(record, purpose, command, "" if ok else message, made),
+        record, purpose, "normalized" if ok else "failed", command.key, message, event, made
     )
 
 
@@ -247,83 +245,13 @@ def _use_manual(
             outcome="success",
             outcome_note=f"%SIPDirectory%{rel}",
         )
-        return Outcome(record, purpose, "manual", "", rel, provided.path, event)
+        made = Derivative(record.uuid, provided.uuid, purpose, rel, event)
+        return Outcome(record, purpose, "manual", "", provided.path, event, made)
     shutil.copyfile(source, target)
     source.unlink()
     package.state.update_files("removed = 1", [(provided.uuid,)])
-    return Outcome(record, purpose, "manual", "", rel, provided.path)
-
-
-def _record(package: Package, outcomes: list[Outcome]) -> None:
-    """Register preservation copies, record events and links, write the report."""
-    events, links, fresh = [], [], []
-    manual_copies = []
-    for o in outcomes:
-        if o.event is not None:
-            events.append(o.event)
-        if o.outcome not in ("normalized", "manual") or not o.derivative:
-            continue
-        if o.purpose == "preservation":
-            uuid = stable_uuid("derivative", o.record.uuid, o.purpose)
-            if o.outcome == "manual":
-                uuid = package.state.files("path = ?", (o.derivative,))[0].uuid
-                manual_copies.append(uuid)
-            else:
-                fresh.append(
-                    FileRecord(uuid, o.derivative, o.derivative, "preservation", parent_uuid=None)
-                )
-            links.append((o.record.uuid, uuid, o.purpose, o.event.identifier, o.derivative))
-            events.append(
-                Event(
-                    uuid,
-                    premis.CREATION,
-                    key=o.purpose,
-                    detail=o.event.detail,
-                    outcome="success",
-                    outcome_note=f"derived from {o.record.uuid}",
-                )
-            )
-        else:
-            links.append(
-                (
-                    o.record.uuid,
-                    stable_uuid("derivative", o.record.uuid, o.purpose),
-                    o.purpose,
-                    "",
-                    o.derivative,
-                )
-            )
-    package.state.add_files(fresh)
-    package.state.record_events(events)
-    package.state.record_derivatives(links)
-    describe_derivatives(
-        package, package.state.files_by_uuid([r.uuid for r in fresh] + manual_copies)
-    )
-    merge_log(package.logs_dir() / REPORT, [REPORT_HEADER, *(_row(o) for o in outcomes)])
-
-
-def describe_derivatives(package: Package, records: Sequence[FileRecord]) -> None:
-    """Checksum, identify, validate and characterize derivatives as originals are."""
-    todo = [r for r in records if r.sha256 is None]
-    root = package.sip_data
-    sums = digests([root / r.path for r in todo], package.settings.workers)
-    package.state.update_files(
-        "sha256 = ?, size = ?",
-        ((s, (root / r.path).stat().st_size, r.uuid) for r, s in zip(todo, sums)),
-    )
-    package.state.record_events(
-        Event(r.uuid, premis.MESSAGE_DIGEST_CALCULATION, detail=DIGEST_DETAIL, outcome_note=s)
-        for r, s in zip(todo, sums)
-    )
-    uuids = [r.uuid for r in records]
-    identify_file_formats.identify(
-        package, [r for r in package.state.files_by_uuid(uuids) if not r.identified]
-    )
-    fresh = package.state.files_by_uuid(uuids)
-    if package.config.validate:
-        validate_files.validate(package, fresh)
-    if package.config.characterize:
-        characterize_files.characterize(package, fresh)
+    made = Derivative(record.uuid, derivative_uuid(record.uuid, purpose), purpose, rel)
+    return Outcome(record, purpose, "manual", "", provided.path, made=made)
 
 
 def _row(o: Outcome) -> str:
@@ -336,7 +264,7 @@ def _row(o: Outcome) -> str:
             o.purpose,
             o.outcome,
             o.command,
-            o.derivative,
+            o.made.path if o.made else "",
             " ".join(o.message.split()),
         ]
     )

@@ -9,7 +9,6 @@ failing one says what is WRONG and what would be RIGHT. Only the zip's index and
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from preservation.errors import UnsafeArchive
 from preservation.safe_extract import ZIP, Member, archive_kind, check_members, list_members
 from preservation.settings import Limits
+from preservation.tools import require, run
 from preservation.transfer_metadata import read_metadata_csv, read_rights_csv
 from preservation.verify_transfer_compliance import is_unneeded
 
@@ -203,16 +203,7 @@ def _metadata_files(path: Path, files: set[str], work: Path, timeout: int) -> di
             with zipfile.ZipFile(path) as archive:
                 target.write_bytes(archive.read(member))
         except NotImplementedError:
-            _seven_zip(path, member, work, timeout)
+            run([require("7z"), "e", "-bd", "-y", f"-o{work}", str(path), member], timeout)
         if target.is_file():
             found[target.name] = target
     return found
-
-
-def _seven_zip(path: Path, member: str, work: Path, timeout: int) -> None:
-    subprocess.run(
-        ["7z", "e", "-bd", "-y", f"-o{work}", str(path), member],
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )

@@ -27,6 +27,7 @@ from urllib.parse import quote
 from preservation.errors import StorageConflict, StorageUnavailable
 from preservation.premis import now
 from preservation.storage import FixityReport, quad_path, verify_bag
+from preservation.tools import file_digest
 
 PART_SIZE = 64 * 1024 * 1024
 SPACES = ("born-digital", "born-digital-accessions", "testing")
@@ -101,10 +102,7 @@ class S3Location:
                         target.parent.mkdir(parents=True, exist_ok=True)
                         self.client.download_file(self.bucket, item, str(target))
                     return verify_bag(Path(work) / key.rsplit("/", 1)[1], processes=1)
-                digest = hashlib.sha256()
-                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-                for chunk in iter(lambda: body.read(1024 * 1024), b""):
-                    digest.update(chunk)
+                actual = self._sha256(key)
             except self.client.exceptions.NoSuchKey:
                 report = FixityReport(False, f"{stored} is missing")
                 report.failures["files"]["missing"].append(stored)
@@ -112,8 +110,8 @@ class S3Location:
             except Exception as exc:
                 raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
         name = key.rsplit("/", 1)[1]
-        if digest.hexdigest() != sha256:
-            report = FixityReport(False, f"{name}: sha256 {digest.hexdigest()}, expected {sha256}")
+        if actual != sha256:
+            report = FixityReport(False, f"{name}: sha256 {actual}, expected {sha256}")
             report.failures["files"]["changed"].append(name)
             return report
         return FixityReport(True, f"{name}: sha256 {sha256} matches (read back from S3)")
@@ -248,9 +246,10 @@ class S3Location:
             raise
 
     def _same(self, key: str, path: Path) -> bool:
-        digest = hashlib.sha256()
-        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        for chunk in iter(lambda: body.read(1024 * 1024), b""):
-            digest.update(chunk)
-        with open(path, "rb") as handle:
-            return digest.hexdigest() == hashlib.file_digest(handle, "sha256").hexdigest()
+        return self._sha256(key) == file_digest(path)
+
+    def _sha256(self, key: str) -> str:
+        """The sha256 of a stored object, read back (streamed, never held whole)."""
+        return hashlib.file_digest(
+            self.client.get_object(Bucket=self.bucket, Key=key)["Body"], "sha256"
+        ).hexdigest()

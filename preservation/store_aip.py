@@ -51,7 +51,8 @@ def run(package: Package, location: Location | None = None) -> StoreResult:
         pointer = location.pointer(package.ref.aip_uuid)
         sha256 = _recorded_sha256(pointer) if pointer else None
     report = location.verify(stored, sha256)
-    if package.state_path.exists():  # after Clean up there is no run record to add to
+    # After Clean up there is no run record to add to (the AIP is indexed already).
+    if package.state_path.exists():
         package.state.record_events(
             [
                 Event(
@@ -64,15 +65,15 @@ def run(package: Package, location: Location | None = None) -> StoreResult:
                 )
             ]
         )
-    if report.success and package.state_path.exists():
-        # Indexed only once read back intact: the index says "stored and verified".
-        location.register(
-            package.ref.aip_uuid,
-            stored,
-            package.state.meta("external_identifier") or package.ref.aip_uuid,
-            package.ref.transfer_uuid,
-            sha256,
-        )
+        if report.success:
+            # Indexed only once read back intact: the index says "stored and verified".
+            location.register(
+                package.ref.aip_uuid,
+                stored,
+                package.state.meta("external_identifier") or package.ref.aip_uuid,
+                package.ref.transfer_uuid,
+                sha256,
+            )
     if not report.success:
         raise BagInvalid(
             f"The stored AIP failed its fixity check: {report.message}", _failures(report.failures)

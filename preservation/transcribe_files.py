@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from preservation import chunks, format_tools, fpr, premis
+from preservation import chunks, derivatives, format_tools, fpr, premis
+from preservation.derivatives import Derivative, derivative_uuid
 from preservation.errors import StepNotApplicable
 from preservation.fsutil import merge_log
-from preservation.normalize_files import MANUAL, describe_derivatives
+from preservation.normalize_files import MANUAL
 from preservation.package import Package
-from preservation.premis import Event, stable_uuid
+from preservation.premis import Event
 from preservation.state import FileRecord
+from preservation.tools import pool_map
 
 NAME = "Transcribe SIP contents"
 LOG = "transcription.log"
@@ -48,11 +50,9 @@ def run(package: Package, chunk: int | None = None) -> TranscribeResult:
         if rules.transcribe is not None:
             todo.append((record, rules.transcribe))
     results = list(
-        format_tools.pool_map(
-            lambda item: _transcribe(package, *item), todo, package.settings.workers
-        )
+        pool_map(lambda item: _transcribe(package, *item), todo, package.settings.workers)
     )
-    events, links, fresh, log = [], [], [], []
+    events, made, log = [], [], []
     for (record, command), (rel, result) in zip(todo, results):
         event = Event(
             record.uuid,
@@ -67,23 +67,10 @@ def run(package: Package, chunk: int | None = None) -> TranscribeResult:
             f"{'transcribed to ' + rel if result.ok else 'failed: ' + result.message}"
         )
         if result.ok:
-            uuid = stable_uuid("derivative", record.uuid, PURPOSE)
-            fresh.append(FileRecord(uuid, rel, rel, FILE_GROUP))
-            links.append((record.uuid, uuid, PURPOSE, event.identifier, rel))
-            events.append(
-                Event(
-                    uuid,
-                    premis.CREATION,
-                    key=PURPOSE,
-                    detail=event.detail,
-                    outcome="success",
-                    outcome_note=f"derived from {record.uuid}",
-                )
-            )
-    package.state.add_files(fresh)
+            uuid = derivative_uuid(record.uuid, PURPOSE)
+            made.append(Derivative(record.uuid, uuid, PURPOSE, rel, event, FILE_GROUP))
     package.state.record_events(events)
-    package.state.record_derivatives(links)
-    describe_derivatives(package, package.state.files_by_uuid(r.uuid for r in fresh))
+    derivatives.record(package, made)
     merge_log(package.logs_dir() / LOG, log)
     failed = sum(1 for _, result in results if not result.ok)
     return TranscribeResult(len(todo), len(todo) - failed, failed)

@@ -9,9 +9,9 @@ every failure is listed at once and the transfer is rejected.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from preservation import chunks, format_tools, fpr, premis
 from preservation.errors import StepNotApplicable, ValidationFailed
@@ -53,7 +53,7 @@ def validate(package: Package, records: Sequence[FileRecord]) -> tuple[ValidateR
     """Validate ``records``; records ``validation`` events. Returns the failures too."""
     registry = fpr.load()
     root = package.current_dir()
-    todo = []
+    by_command: dict[fpr.Command, list[FileRecord]] = defaultdict(list)
     log, missing = [], 0
     for record in records:
         rules = registry.rules_for(record.puid, record.path)
@@ -67,101 +67,31 @@ def validate(package: Package, records: Sequence[FileRecord]) -> tuple[ValidateR
                 f"{format_tools.missing_message(command.tool)}"
             )
             continue
-        todo.append((record, command))
-    timeout = package.settings.tool_timeout
-    results = _results(todo, root, timeout, package.settings.workers)
+        by_command[command].append(record)
     events, failures = [], []
-    for record, command in todo:
-        result = results[record.uuid]
-        outcome = PASS if result.ok else FAIL
-        note = result.message or ("valid" if result.ok else "invalid")
-        events.append(
-            Event(
-                record.uuid,
-                premis.VALIDATION,
-                detail=format_tools.event_detail(command),
-                outcome=outcome,
-                outcome_note=note,
-            )
+    for command, members in by_command.items():
+        results = format_tools.run_each(
+            command,
+            [root / r.path for r in members],
+            package.settings.tool_timeout,
+            package.settings.workers,
         )
-        log.append(f"{record.path} ({record.uuid}): {outcome} ({command.tool.name}): {note}")
-        if not result.ok:
-            failures.append(f"{record.path}: {note}")
+        for record, result in zip(members, results):
+            outcome = PASS if result.ok else FAIL
+            note = result.message or ("valid" if result.ok else "invalid")
+            events.append(
+                Event(
+                    record.uuid,
+                    premis.VALIDATION,
+                    detail=format_tools.event_detail(command),
+                    outcome=outcome,
+                    outcome_note=note,
+                )
+            )
+            log.append(f"{record.path} ({record.uuid}): {outcome} ({command.tool.name}): {note}")
+            if not result.ok:
+                failures.append(f"{record.path}: {note}")
     package.state.record_events(events)
     merge_log(package.logs_dir() / LOG, log)
     passed = len(events) - len(failures)
     return ValidateResult(len(records), passed, len(failures), missing), failures
-
-
-def _results(todo, root, timeout: int, workers: int) -> dict[str, format_tools.CommandResult]:
-    """Each file's result: one call per file, or one per batch for batch validators."""
-    single = [(r, c) for r, c in todo if not c.batch]
-    results = dict(
-        zip(
-            (r.uuid for r, _ in single),
-            format_tools.pool_map(
-                lambda item: format_tools.run(item[1], root / item[0].path, None, timeout),
-                single,
-                workers,
-            ),
-        )
-    )
-    batched: dict[str, list[FileRecord]] = {}
-    for record, command in todo:
-        if command.batch:
-            batched.setdefault(command.batch, []).append(record)
-    for name, members in batched.items():
-        runner = BATCH_VALIDATORS[name]
-        groups = format_tools.batches(members, workers)
-        for group, found in zip(
-            groups,
-            format_tools.pool_map(
-                lambda group, runner=runner: runner([root / r.path for r in group], timeout),
-                groups,
-                workers,
-            ),
-        ):
-            for record in group:
-                results[record.uuid] = found.get(
-                    str(root / record.path),
-                    format_tools.CommandResult(False, "the validator did not report this file"),
-                )
-    return results
-
-
-def _mediaconch(paths: list, timeout: int) -> dict[str, format_tools.CommandResult]:
-    """MediaConch's implementation checks for a batch of files in one process: its start
-    (loading its schema, opening its database) costs more than checking a small file.
-    A private HOME per batch: concurrent MediaConch processes sharing its SQLite
-    database block each other."""
-    import os
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="mediaconch-") as home:
-        result = format_tools.run_argv(
-            ["mediaconch", "-mc", "-fs", *(str(p) for p in paths)],
-            timeout,
-            ok_codes=(0, 1),
-            env={**os.environ, "HOME": home},
-        )
-    if not result.ok:
-        return {str(p): result for p in paths}
-    found: dict[str, list] = {}
-    current = None
-    for line in result.stdout.splitlines():
-        verdict, _, path = line.partition("! ")
-        if verdict in ("pass", "fail") and path:
-            current = found.setdefault(path, [verdict == "pass", []])
-        elif current is not None and line.strip():
-            current[1].append(line.strip(" -"))
-    return {
-        path: format_tools.CommandResult(
-            ok,
-            "; ".join(detail).replace(str(Path(path).parent) + "/", "")
-            or ("pass" if ok else "fail"),
-        )
-        for path, (ok, detail) in found.items()
-    }
-
-
-BATCH_VALIDATORS = {"mediaconch": _mediaconch}

@@ -31,6 +31,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 DEFAULT_CONFIG = "default"
 AFTER_STORAGE = ("store_aip", "store_dip", "clean_up")
+#: The stages that work on the AIP location (the local folder, or S3 through a connection).
+ON_AIP_LOCATION = ("store_aip", "clean_up")
 
 
 def started_by(context) -> str:
@@ -90,7 +92,7 @@ class MicroServiceOperator(BaseOperator):
                 source = downloaded = self._download(source, package, context)
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
-            if self.service in AFTER_STORAGE and self.service != "store_dip":
+            if self.service in ON_AIP_LOCATION:
                 from preservation_airflow.storage import aip_location
 
                 kwargs["location"] = aip_location(package, context)
@@ -99,7 +101,7 @@ class MicroServiceOperator(BaseOperator):
                 module.NAME,
                 package.ref.transfer_dirname,
                 package.ref.aip_uuid,
-                f", chunk {self.chunk}" if kwargs else "",
+                f", chunk {self.chunk}" if self.chunk is not None else "",
             )
             try:
                 result = module.run(package, *args, **kwargs)
@@ -130,16 +132,17 @@ class MicroServiceOperator(BaseOperator):
         from urllib.parse import urlparse
 
         from preservation.errors import StorageUnavailable
-        from preservation_airflow.transfer_bucket import s3_client
+        from preservation_airflow.transfer_bucket import conn_id_for, s3_client
 
-        conn_id = (context["dag_run"].conf or {}).get("aws_conn_id", "aws_default")
         parsed = urlparse(url)
         target = (
             package.settings.shared_directory / "downloads" / (f"{package.ref.transfer_uuid}.zip")
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            s3_client(conn_id).download_file(parsed.netloc, parsed.path.lstrip("/"), str(target))
+            s3_client(conn_id_for(context)).download_file(
+                parsed.netloc, parsed.path.lstrip("/"), str(target)
+            )
         except Exception as exc:
             raise StorageUnavailable(f"Cannot download {url}: {exc}") from exc
         self.log.info("Downloaded %s to %s", url, target)

@@ -4,6 +4,7 @@ feedback logs are the library's (``preservation.transfer_bucket``)."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,6 +13,13 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 
 INGEST_DAG = "transfer_ingest"
+
+
+def conn_id_for(context) -> str:
+    """The run's Airflow connection to S3: its conf's ``aws_conn_id`` (set by the watcher),
+    else ``PRESERVATION_AWS_CONN_ID``, else ``aws_default``."""
+    conf = context["dag_run"].conf or {}
+    return conf.get("aws_conn_id") or os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
 
 
 def s3_client(aws_conn_id: str):

@@ -2,7 +2,7 @@
 
 from lxml import etree
 
-from preservation import characterize_files, mets
+from preservation import batch_tools, mets
 from tests import media
 from tests.conftest import run_stage
 
@@ -40,7 +40,7 @@ def test_a_batch_of_files_shares_one_exiftool_process(package_until):
         for r in package.state.files("file_group = 'original'")
     )
     assert widths == list(range(8, 20))  # each file got its own description back
-    assert characterize_files.BATCH_FILES >= 12
+    assert batch_tools.BATCH_FILES >= 12
 
 
 def test_the_aip_mets_embeds_the_tool_output_and_stays_valid(package_until, mets_schema):
