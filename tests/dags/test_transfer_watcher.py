@@ -120,3 +120,11 @@ def test_the_test_transfer_dag_uploads_a_valid_test_package(airflow_env, home, s
     assert report.success and report.identifier == "archivematica-dev/TEST/1"
     watch()  # picked up like any upload, under the test identifier
     assert [u for u in uploads(client, bucket) if u.key.endswith("test_package.zip")] == []
+
+
+def test_a_transfer_whose_upload_cannot_be_read_fails_as_a_system_fault(airflow_env, home, s3):
+    client, bucket = s3
+    code, result, _ = ingest(f"s3://{bucket}/born-digital/missing.zip", "born_digital")
+    assert code == 1 and result["failed_task"] == "receive_transfer"
+    assert "StorageUnavailable: Cannot download" in result["reason"]
+    assert "born-digital/missing.zip" in result["reason"]

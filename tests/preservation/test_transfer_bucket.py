@@ -77,3 +77,41 @@ def test_an_upload_is_checked_once_and_a_new_upload_of_the_same_key_again(s3, tm
     [again] = transfer_bucket.uploads(client, bucket)
     assert again.run_id != first.upload.run_id
     assert again.transfer_id != first.upload.transfer_id
+
+
+def test_an_unreachable_bucket_is_a_system_fault_naming_it(tmp_path):
+    import socket
+
+    import boto3
+    import pytest
+    from botocore.config import Config
+
+    from preservation.errors import StorageUnavailable
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2),
+    )
+    with pytest.raises(StorageUnavailable, match="Cannot list s3://transfers"):
+        transfer_bucket.uploads(client, "transfers")
+
+
+def test_an_upload_gone_before_it_is_checked_is_a_system_fault_and_writes_nothing(s3, tmp_path):
+    import pytest
+
+    from preservation.errors import StorageUnavailable
+
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=GOOD)
+    [upload] = transfer_bucket.uploads(client, bucket)
+    client.delete_object(Bucket=bucket, Key="born-digital/1234.zip")
+    with pytest.raises(StorageUnavailable, match="Cannot read s3://.*/born-digital/1234.zip"):
+        transfer_bucket.verify(client, upload, tmp_path, Limits(), 60)
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)  # no feedback log
