@@ -30,12 +30,14 @@ from datetime import timedelta
 from airflow.sdk import Param, chain, dag
 
 from preservation import processing_config
+from preservation_airflow.alerts import transfer_failed
+from preservation_airflow.notify import STORED_AIPS
 from preservation_airflow.operators import MicroServiceOperator, PlanFileChunksOperator
 
 
-def stage(service: str, name: str) -> MicroServiceOperator:
+def stage(service: str, name: str, **kwargs) -> MicroServiceOperator:
     """One micro-service task: task id = module name, display name = Archivematica's."""
-    return MicroServiceOperator(task_id=service, service=service, task_display_name=name)
+    return MicroServiceOperator(task_id=service, service=service, task_display_name=name, **kwargs)
 
 
 def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
@@ -63,6 +65,9 @@ def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
         "execution_timeout": timedelta(hours=12),
         # A skipped optional step must not skip the rest of the chain.
         "trigger_rule": "none_failed",
+        # Once a stage has failed for good: one Slack message, and the upload's feedback
+        # log says the transfer failed after acceptance.
+        "on_failure_callback": transfer_failed,
     },
 )
 def transfer_ingest():
@@ -90,7 +95,8 @@ def transfer_ingest():
         stage("add_readme", "Add README.html"),
         stage("prepare_aip", "Prepare AIP"),
         stage("compress_aip", "Compress AIP"),
-        stage("store_aip", "Store AIP"),
+        # Each stored AIP updates the stored_aips Asset (and, for born-digital, SNS).
+        stage("store_aip", "Store AIP", outlets=[STORED_AIPS]),
         stage("store_dip", "Store DIP"),
         stage("clean_up", "Clean up"),
     )

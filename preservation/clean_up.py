@@ -1,11 +1,18 @@
-"""Clean up: remove the working copies once, and only once, the AIP is safely stored."""
+"""Clean up: remove the working copies once, and only once, the AIP is safely stored;
+then apply the source policy to the upload in the transfer bucket.
+
+"Safely stored" is the index of every location (the main one and each replica): a record
+there is written only after the copy was read back intact.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from preservation import compress_aip
-from preservation.errors import StorageUnavailable
+from preservation import compress_aip, transfer_bucket
+from preservation.errors import ConfigurationInvalid, StorageUnavailable
 from preservation.package import Package
 from preservation.safe_extract import remove_tree
 from preservation.storage import Location
@@ -17,17 +24,48 @@ NAME = "Clean up"
 @dataclass(frozen=True)
 class CleanResult:
     removed: list[str]
+    source: str = ""
 
 
-def run(package: Package, location: Location | None = None) -> CleanResult:
-    """Remove transfer, SIP, compressed package and state (no PREMIS event)."""
+def run(
+    package: Package,
+    location: Location | None = None,
+    replicas: Sequence[Location] = (),
+    source: str = "",
+    source_client: Callable[[], object] | None = None,
+) -> CleanResult:
+    """Remove transfer, SIP, compressed package and state (no PREMIS event), then apply
+    ``PRESERVATION_SOURCE_AFTER_STORAGE`` to an ``s3://`` ``source``."""
+    policy = package.settings.source_after_storage
+    if policy not in transfer_bucket.SOURCE_POLICIES:
+        raise ConfigurationInvalid(
+            f"PRESERVATION_SOURCE_AFTER_STORAGE={policy!r}: use one of "
+            + ", ".join(transfer_bucket.SOURCE_POLICIES)
+        )
     location = location or default_location(package)
-    if location.find(package.ref.aip_uuid) is None:
+    missing = [
+        loc.description
+        for loc in [location, *replicas]
+        if loc.index.record(package.ref.aip_uuid) is None
+    ]
+    if missing:
         raise StorageUnavailable(
-            f"AIP {package.ref.aip_uuid} is not in {location.description}; "
-            "the working copies are kept until it is"
+            f"AIP {package.ref.aip_uuid} is not verified in {', '.join(missing)}; "
+            "the working copies and the source are kept until it is"
         )
     package.close()
+    targets = working_copies(package)
+    removed = [str(t) for t in targets if t.exists()]
+    for target in targets:
+        remove_tree(target)
+    done = ""
+    if source.startswith("s3://") and source_client is not None:
+        done = transfer_bucket.after_storage(source_client(), source, policy)
+    return CleanResult(removed, done)
+
+
+def working_copies(package: Package) -> list[Path]:
+    """Everything a run keeps in the processing directory (and its download)."""
     targets = [
         package.transfer_dir,
         package.sip_dir,
@@ -36,10 +74,8 @@ def run(package: Package, location: Location | None = None) -> CleanResult:
         package.state_path.with_name(package.state_path.name + "-shm"),
         compress_aip.pointer_path(package),
         package.dip_dir,
+        package.settings.shared_directory / "downloads" / f"{package.ref.transfer_uuid}.zip",
     ]
     if package.config.compression != "uncompressed":
         targets.append(compress_aip.package_path(package))
-    removed = [str(t) for t in targets if t.exists()]
-    for target in targets:
-        remove_tree(target)
-    return CleanResult(removed)
+    return targets

@@ -5,6 +5,9 @@ one transfer on the embedded default and prints, as its last line, one JSON obje
 ``{"status": "stored"|"failed", "aip_uuid", "aip_path", "external_identifier", "dag_id",
 "run_id"}`` plus ``"failed_task"`` and ``"reason"`` on failure. Exit 0 when stored.
 
+``preservation aip list [--identifier ID]`` and ``preservation aip get UUID|ID [--version
+N] -o DIR`` find and fetch stored AIPs (checked on arrival).
+
 ``preservation airflow ARGS…`` runs the Airflow CLI on the same embedded default (for
 example ``preservation airflow standalone``).
 """
@@ -150,6 +153,19 @@ def create_transfer(args: argparse.Namespace) -> int:
     return validate_transfer(argparse.Namespace(package=str(output), kind=kind, key=None))
 
 
+def aip(args: argparse.Namespace) -> int:
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("command", "handler") and v is not None
+    }
+    if "output" in options:
+        options["output"] = str(Path(options["output"]).resolve())
+    env = airflow_environment(load_settings())
+    # Run where the Airflow connections are (an s3:// store is reached through one).
+    return subprocess.run(
+        [sys.executable, "-m", "preservation_airflow.aip_command", json.dumps(options)], env=env
+    ).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="preservation", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     create.add_argument("-o", "--output", help="the .zip to write (default: <folder>.zip)")
     create.set_defaults(handler=create_transfer)
+    aips = commands.add_parser("aip", help="find and fetch stored AIPs")
+    aips.set_defaults(handler=aip)
+    aip_actions = aips.add_subparsers(dest="action", required=True)
+    listing = aip_actions.add_parser("list", help="stored AIPs, newest first")
+    listing.add_argument("--identifier", help="only the versions of this identifier")
+    listing.add_argument("--json", action="store_true", help="print JSON records")
+    fetch = aip_actions.add_parser("get", help="fetch a stored AIP and check it")
+    fetch.add_argument("reference", help="AIP UUID, or identifier (newest version)")
+    fetch.add_argument("--version", type=int, help="this version of the identifier")
+    fetch.add_argument("-o", "--output", required=True, help="folder to fetch into")
     args = parser.parse_args(argv)
     return args.handler(args)
 

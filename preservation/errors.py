@@ -85,3 +85,7 @@ class StepNotApplicable(Exception):
 
     The orchestrator shows the step as skipped, with this message as the reason.
     """
+
+
+class NotStored(PreservationError):
+    """No stored AIP answers the reference (UUID, identifier or version) asked for."""

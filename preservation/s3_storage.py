@@ -8,24 +8,19 @@ client handed in by the caller (built from an Airflow connection on the Airflow 
 * Every object is written with S3's SHA-256 checksum, which S3 checks on receipt, and
   with ``If-None-Match: *``: a key that exists is never overwritten. Large packages go up
   in parts (the last request carries the condition).
-* The index answers "which AIPs hold identifier X, newest version first" and "is the AIP
-  of transfer T stored" from a few small objects, without listing the bucket:
-  ``index/aips/<aip uuid>.json`` (written last: its presence means stored and verified),
-  ``index/identifiers/<identifier>/<version>.json`` and ``index/transfers/<uuid>.json``.
-  Storing an identifier again adds the next version.
+* The index (``preservation.aip_index``) is kept as small objects under
+  ``<prefix>index/``: found by UUID, identifier (versions) or transfer without listing
+  the bucket.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
+from preservation.aip_index import Index, Stored
 from preservation.errors import StorageConflict, StorageUnavailable
-from preservation.premis import now
 from preservation.storage import FixityReport, quad_path, verify_bag
 from preservation.tools import file_digest
 
@@ -40,20 +35,6 @@ def space_for(identifier: str, package_kind: str, test_prefix: str) -> str:
     return "born-digital-accessions" if package_kind == "accession" else "born-digital"
 
 
-@dataclass(frozen=True)
-class Stored:
-    """One stored AIP version, as the index records it."""
-
-    aip_uuid: str
-    space: str
-    key: str
-    identifier: str
-    version: int
-    transfer_uuid: str
-    sha256: str | None
-    stored_at: str
-
-
 class S3Location:
     """One S3 bucket (and key prefix) holding the AIP spaces."""
 
@@ -61,10 +42,11 @@ class S3Location:
         self.client, self.bucket, self.space = client, bucket, space
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.description = f"s3://{bucket}/{self.prefix}{space}"
+        self.index = Index(_Objects(self))
 
     # -- the Location protocol -------------------------------------------------------------
     def find(self, aip_uuid: str) -> str | None:
-        record = self.record(aip_uuid)
+        record = self.index.record(aip_uuid)
         return f"s3://{self.bucket}/{record.key}" if record else None
 
     def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
@@ -84,7 +66,7 @@ class S3Location:
         return f"s3://{self.bucket}/{folder}/{source.name}"
 
     def pointer(self, aip_uuid: str) -> bytes | None:
-        record = self.record(aip_uuid)
+        record = self.index.record(aip_uuid)
         if record is None:
             return None
         key = record.key.rsplit("/", 1)[0] + f"/pointer.{aip_uuid}.xml"
@@ -93,69 +75,51 @@ class S3Location:
     def verify(self, stored: str, sha256: str | None) -> FixityReport:
         """Read the stored AIP back: a package file is hashed, a folder bag validated."""
         key = stored.removeprefix(f"s3://{self.bucket}/")
-        with tempfile.TemporaryDirectory(prefix="s3-verify-") as work:
-            try:
-                objects = self._keys(key + "/") if sha256 is None else [key]
-                if sha256 is None and objects:
-                    for item in objects:
-                        target = Path(work) / item.removeprefix(key.rsplit("/", 1)[0] + "/")
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        self.client.download_file(self.bucket, item, str(target))
-                    return verify_bag(Path(work) / key.rsplit("/", 1)[1], processes=1)
-                actual = self._sha256(key)
-            except self.client.exceptions.NoSuchKey:
-                report = FixityReport(False, f"{stored} is missing")
-                report.failures["files"]["missing"].append(stored)
-                return report
-            except Exception as exc:
-                raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
         name = key.rsplit("/", 1)[1]
+        try:
+            if sha256 is None:
+                with tempfile.TemporaryDirectory(prefix="s3-verify-") as work:
+                    return verify_bag(self.download(stored, Path(work)), processes=1)
+            actual = self._sha256(key)
+        except (self.client.exceptions.NoSuchKey, FileNotFoundError):
+            report = FixityReport(False, f"{stored} is missing")
+            report.failures["files"]["missing"].append(stored)
+            return report
+        except Exception as exc:
+            raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
         if actual != sha256:
             report = FixityReport(False, f"{name}: sha256 {actual}, expected {sha256}")
             report.failures["files"]["changed"].append(name)
             return report
         return FixityReport(True, f"{name}: sha256 {sha256} matches (read back from S3)")
 
-    # -- the index ----------------------------------------------------------------------------
-    def record(self, aip_uuid: str) -> Stored | None:
-        """The index record of a stored AIP (None: not stored, or not finished)."""
-        data = self._get(f"{self.prefix}index/aips/{aip_uuid}.json")
-        return Stored(**json.loads(data)) if data else None
-
     def register(
         self, aip_uuid: str, stored: str, identifier: str, transfer_uuid: str, sha256: str | None
     ) -> Stored:
-        """Add the stored AIP to the index as the next version of its identifier; a retry
-        finds its own earlier record and adds nothing."""
-        existing = self.record(aip_uuid)
-        if existing:
-            return existing
+        """Add the stored, verified AIP to the index (the next version of its identifier)."""
         key = stored.removeprefix(f"s3://{self.bucket}/")
-        folder = f"{self.prefix}index/identifiers/{quote(identifier, safe='')}/"
-        while True:
-            versions = self.versions(identifier)
-            mine = next((v for v in versions if v.aip_uuid == aip_uuid), None)
-            version = mine.version if mine else (versions[0].version + 1 if versions else 1)
-            record = Stored(
-                aip_uuid, self.space, key, identifier, version, transfer_uuid, sha256, now()
-            )
-            body = json.dumps(record.__dict__).encode()
-            if mine or self._put_new(f"{folder}{version:06d}.json", body):
-                break  # a concurrent store took this version number: take the next one
-        self._put_new(f"{self.prefix}index/transfers/{transfer_uuid}.json", body)
-        self._put_new(f"{self.prefix}index/aips/{aip_uuid}.json", body)
-        return record
+        return self.index.register(aip_uuid, self.space, key, identifier, transfer_uuid, sha256)
 
-    def versions(self, identifier: str) -> list[Stored]:
-        """Every stored version of ``identifier``, newest first."""
-        folder = f"{self.prefix}index/identifiers/{quote(identifier, safe='')}/"
-        records = [Stored(**json.loads(self._get(k))) for k in self._keys(folder)]
-        return sorted(records, key=lambda r: r.version, reverse=True)
+    def url(self, record: Stored) -> str:
+        """Where an indexed AIP is."""
+        return f"s3://{self.bucket}/{record.key}"
 
-    def transfer_stored(self, transfer_uuid: str) -> Stored | None:
-        """The AIP stored from transfer ``transfer_uuid``, if any."""
-        data = self._get(f"{self.prefix}index/transfers/{transfer_uuid}.json")
-        return Stored(**json.loads(data)) if data else None
+    def download(self, stored: str, target: Path) -> Path:
+        """Copy a stored AIP or DIP (a package file, or every object of a folder) into the
+        folder ``target``, streamed to disk; returns the local copy."""
+        key = stored.removeprefix(f"s3://{self.bucket}/")
+        parent, name = key.rsplit("/", 1)
+        objects = self._keys(key + "/") or [key]
+        try:
+            for item in objects:
+                local = target / item.removeprefix(parent + "/")
+                local.parent.mkdir(parents=True, exist_ok=True)
+                self.client.download_file(self.bucket, item, str(local))
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"{stored} is missing") from exc
+            raise
+        return target / name
 
     # -- S3 -------------------------------------------------------------------------------------
     def _keys(self, prefix: str) -> list[str]:
@@ -253,3 +217,28 @@ class S3Location:
         return hashlib.file_digest(
             self.client.get_object(Bucket=self.bucket, Key=key)["Body"], "sha256"
         ).hexdigest()
+
+
+class _Objects:
+    """The index's records as S3 objects under ``<prefix>index/``."""
+
+    def __init__(self, location: S3Location):
+        self.location = location
+        self.base = f"{location.prefix}index/"
+
+    def get(self, key: str) -> bytes | None:
+        return self._reach(self.location._get, self.base + key)
+
+    def put_new(self, key: str, body: bytes) -> bool:
+        return self._reach(self.location._put_new, self.base + key, body)
+
+    def keys(self, prefix: str) -> list[str]:
+        found = self._reach(self.location._keys, self.base + prefix)
+        return [k.removeprefix(self.base) for k in found]
+
+    def _reach(self, call, *args):
+        try:
+            return call(*args)
+        except Exception as exc:  # botocore's errors: S3 unreachable or refusing
+            where = f"s3://{self.location.bucket}/{self.base}"
+            raise StorageUnavailable(f"Cannot read or write the index {where}: {exc}") from exc

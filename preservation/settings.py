@@ -39,6 +39,9 @@ class Settings:
     chunk_files: int
     limits: Limits
     aip_store_url: str = ""
+    aip_replica_urls: tuple[str, ...] = ()
+    dip_store_url: str = ""
+    source_after_storage: str = "monitor"
     test_identifier_prefix: str = "archivematica-dev/TEST"
 
     @property
@@ -79,6 +82,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         # s3://bucket/prefix stores AIPs on S3 (through the Airflow connection); empty: the
         # local folder under PRESERVATION_HOME.
         aip_store_url=env.get("PRESERVATION_AIP_STORE", ""),
+        # More locations every AIP is also written to and verified in before it counts as
+        # stored (space- or comma-separated URLs).
+        aip_replica_urls=tuple(env.get("PRESERVATION_AIP_REPLICAS", "").replace(",", " ").split()),
+        dip_store_url=env.get("PRESERVATION_DIP_STORE", ""),
+        # What happens to the source in the transfer bucket once its AIP is verified in
+        # storage: "monitor" (the weekly transfer monitor deletes it), "delete" (now),
+        # "keep" (never deleted; tagged so the monitor leaves it).
+        source_after_storage=env.get("PRESERVATION_SOURCE_AFTER_STORAGE", "monitor"),
         test_identifier_prefix=env.get(
             "PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-dev/TEST"
         ),

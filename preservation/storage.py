@@ -3,7 +3,8 @@
 A location stores a package (a bag folder, or a compressed file with its pointer file)
 under ``<root>/<uuid quads>/`` (the UUID's 32 hex digits as 8 folders of 4), verifies it
 by reading it back, and answers whether an AIP is stored. ``LocalLocation`` is the
-embedded default; an S3 location implements the same ``Location`` protocol.
+embedded default; an S3 location implements the same ``Location`` protocol. Each keeps an
+index of what it holds (``preservation.aip_index``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import bagit
 
+from preservation.aip_index import FileRecords, Index, Stored
 from preservation.errors import StorageConflict, StorageUnavailable
 from preservation.premis import now
 from preservation.safe_extract import remove_tree
@@ -63,16 +65,24 @@ class Location(Protocol):
 
     def register(
         self, aip_uuid: str, stored: str, identifier: str, transfer_uuid: str, sha256: str | None
-    ) -> object:
-        """Record a stored, verified AIP in the location's index (if it keeps one)."""
+    ) -> Stored:
+        """Record a stored, verified AIP in the location's index."""
+
+    def url(self, record: Stored) -> str:
+        """Where an indexed AIP is (a path or URL, as ``find`` gives it)."""
+
+    def download(self, stored: str, target: Path) -> Path:
+        """A local copy of a stored package or folder, made in the folder ``target``."""
 
 
 class LocalLocation:
     """A folder on a local or mounted file system."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, space: str = ""):
+        self.root, self.space = root, space
         self.description = f"local folder {root}"
+        # Beside the quad directories (4 hex digits each), so never taken for one.
+        self.index = Index(FileRecords(root / "index"))
 
     def _folder(self, aip_uuid: str) -> Path:
         return self.root / quad_path(aip_uuid)
@@ -120,8 +130,24 @@ class LocalLocation:
             raise StorageUnavailable(f"Cannot write to {self.description}: {exc}") from exc
         return str(folder / source.name)
 
-    def register(self, aip_uuid, stored, identifier, transfer_uuid, sha256) -> None:
-        """A local folder keeps no index: the quad directories are found by UUID."""
+    def register(self, aip_uuid, stored, identifier, transfer_uuid, sha256) -> Stored:
+        """Add the stored, verified AIP to the index (the next version of its identifier)."""
+        key = Path(stored).relative_to(self.root).as_posix()
+        return self.index.register(aip_uuid, self.space, key, identifier, transfer_uuid, sha256)
+
+    def url(self, record: Stored) -> str:
+        return str(self.root / record.key)
+
+    def download(self, stored: str, target: Path) -> Path:
+        source = Path(stored)
+        if not source.exists():
+            raise FileNotFoundError(f"{stored} is missing")
+        copy = target / source.name
+        if source.is_dir():
+            shutil.copytree(source, copy)
+        else:
+            shutil.copy2(source, copy)
+        return copy
 
     def pointer(self, aip_uuid: str) -> bytes | None:
         path = self._folder(aip_uuid) / f"pointer.{aip_uuid}.xml"
@@ -164,6 +190,13 @@ def verify_bag(path: Path, processes: int = 2) -> FixityReport:
                 bag.validate(processes=processes)
             except bagit.BagValidationError as full:
                 details = full.details
+        if bag is not None and not any(isinstance(d, bagit.ChecksumMismatch) for d in details):
+            # bagit stops at missing or untracked files before comparing checksums: compare
+            # the files still there too, so every damaged file is named at once.
+            try:
+                bag._validate_entries(processes)
+            except bagit.BagValidationError as entries:
+                details = [*details, *entries.details]
         for detail in details:
             if isinstance(detail, bagit.ChecksumMismatch):
                 files["changed"].append(detail.path)
@@ -171,6 +204,8 @@ def verify_bag(path: Path, processes: int = 2) -> FixityReport:
                 files["missing"].append(detail.path)
             elif isinstance(detail, bagit.UnexpectedFile):
                 files["untracked"].append(detail.path)
+        # A missing file cannot also be a changed one.
+        files["changed"] = [p for p in files["changed"] if p not in files["missing"]]
         return report
     except bagit.BagError as exc:
         return FixityReport(False, f"{path.name}: {exc}")

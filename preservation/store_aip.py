@@ -7,7 +7,8 @@ result recorded as an AIP-level ``fixity check`` event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -16,7 +17,7 @@ from preservation import SOFTWARE_ID, compress_aip, mets, premis
 from preservation.errors import BagInvalid, FixityMismatch
 from preservation.package import Package
 from preservation.premis import Event
-from preservation.storage import LocalLocation, Location, verify_bag
+from preservation.storage import FixityReport, LocalLocation, Location, verify_bag
 from preservation.tools import file_digest
 
 NAME = "Store AIP"
@@ -28,6 +29,7 @@ class StoreResult:
     aip_path: str
     location: str
     fixity: dict
+    replicas: list[str] = field(default_factory=list)
 
 
 def default_location(package: Package) -> LocalLocation:
@@ -35,13 +37,47 @@ def default_location(package: Package) -> LocalLocation:
     return LocalLocation(package.settings.aip_store)
 
 
-def run(package: Package, location: Location | None = None) -> StoreResult:
-    """Store and verify the AIP; records ``fixity check`` on the AIP.
+def run(
+    package: Package, location: Location | None = None, replicas: Sequence[Location] = ()
+) -> StoreResult:
+    """Store and verify the AIP in its location and every replica; records one
+    ``fixity check`` on the AIP per location.
+
+    The AIP counts as stored (is indexed) only once every copy is written and read back
+    intact: replicas are indexed first, the main location last, and its index is what
+    "stored" means to Clean up, the watcher and the transfer monitor.
 
     An AIP already stored (a retried or cleared task) is not stored again: its stored
     copy is read back and checked, and the working copies are not needed for that.
     """
     location = location or default_location(package)
+    copies = [(loc, *_store_in(package, loc)) for loc in [location, *replicas]]
+    failed = [(loc, report) for loc, _, _, report in copies if not report.success]
+    if failed:
+        raise BagInvalid(
+            "The stored AIP failed its fixity check: "
+            + "; ".join(f"{loc.description}: {report.message}" for loc, report in failed),
+            [line for _, report in failed for line in _failures(report.failures)],
+        )
+    # After Clean up there is no run record to add to (the AIP is indexed already).
+    if package.state_path.exists():
+        identifier = package.state.meta("external_identifier") or package.ref.aip_uuid
+        for loc, stored, sha256, _ in reversed(copies):
+            loc.register(
+                package.ref.aip_uuid, stored, identifier, package.ref.transfer_uuid, sha256
+            )
+    _, stored, _, report = copies[0]
+    return StoreResult(
+        package.ref.aip_uuid,
+        stored,
+        location.description,
+        report.as_dict(),
+        [loc.description for loc in replicas],
+    )
+
+
+def _store_in(package: Package, location: Location) -> tuple[str, str | None, FixityReport]:
+    """Store (unless there already) and read back one copy; records its fixity check."""
     stored = location.find(package.ref.aip_uuid)
     if stored is None or _working_copy(package).exists():
         # The location compares with what it holds: same package, nothing is written;
@@ -49,36 +85,23 @@ def run(package: Package, location: Location | None = None) -> StoreResult:
         stored, sha256 = _store(package, location)
     else:
         pointer = location.pointer(package.ref.aip_uuid)
-        sha256 = _recorded_sha256(pointer) if pointer else None
+        sha256 = recorded_sha256(pointer) if pointer else None
     report = location.verify(stored, sha256)
-    # After Clean up there is no run record to add to (the AIP is indexed already).
     if package.state_path.exists():
         package.state.record_events(
             [
                 Event(
                     package.ref.aip_uuid,
                     premis.FIXITY_CHECK,
-                    key="storage",
+                    # One event per location: a retry replaces it, a replica adds its own.
+                    key=f"storage {location.description}",
                     detail=f'program="{SOFTWARE_ID}"; location="{location.description}"',
                     outcome="Pass" if report.success else "Fail",
                     outcome_note=report.message,
                 )
             ]
         )
-        if report.success:
-            # Indexed only once read back intact: the index says "stored and verified".
-            location.register(
-                package.ref.aip_uuid,
-                stored,
-                package.state.meta("external_identifier") or package.ref.aip_uuid,
-                package.ref.transfer_uuid,
-                sha256,
-            )
-    if not report.success:
-        raise BagInvalid(
-            f"The stored AIP failed its fixity check: {report.message}", _failures(report.failures)
-        )
-    return StoreResult(package.ref.aip_uuid, stored, location.description, report.as_dict())
+    return stored, sha256, report
 
 
 def _working_copy(package: Package) -> Path:
@@ -98,7 +121,7 @@ def _store(package: Package, location: Location) -> tuple[str, str | None]:
     pointer = compress_aip.pointer_path(package)
     # The sha256 recorded when the package was made (its pointer file says it), not one
     # computed now: a package damaged since then must not be stored as sound.
-    sha256 = _recorded_sha256(pointer.read_bytes())
+    sha256 = recorded_sha256(pointer.read_bytes())
     actual = file_digest(source)
     if actual != sha256:
         raise FixityMismatch(
@@ -108,7 +131,8 @@ def _store(package: Package, location: Location) -> tuple[str, str | None]:
     return location.store(source, package.ref.aip_uuid, [pointer]), sha256
 
 
-def _recorded_sha256(pointer: bytes) -> str | None:
+def recorded_sha256(pointer: bytes) -> str | None:
+    """The package's sha256 as its pointer file records it."""
     root = etree.fromstring(pointer, mets.SAFE_PARSER)
     return root.findtext(f".//{{{mets.PREMIS_NS}}}messageDigest")
 

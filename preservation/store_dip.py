@@ -1,7 +1,8 @@
 """Store DIP: the access copies, thumbnails and METS, in the DIP location beside the AIP's.
 
 The DIP is named like the AIP (``<name>-<aip uuid>``) and stored in UUID quad
-directories of the DIP location: ``objects/`` (access copies, ``<original uuid>-<name>``),
+directories of the DIP location (a local folder, or S3 with ``PRESERVATION_DIP_STORE``):
+``objects/`` (access copies, ``<original uuid>-<name>``),
 ``thumbnails/<original uuid>.jpg``, ``METS.<aip uuid>.xml`` and ``manifest-sha256.txt``.
 The stored copy is read back and checked against that manifest; a DIP already stored is
 never overwritten. No PREMIS event: the DIP is not part of the AIP's record.
@@ -10,13 +11,14 @@ never overwritten. No PREMIS event: the DIP is not part of the AIP's record.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from preservation.errors import BagInvalid, StepNotApplicable
 from preservation.fsutil import atomic_write_text, link_or_copy
 from preservation.package import Package
-from preservation.storage import LocalLocation
+from preservation.storage import LocalLocation, Location
 from preservation.tools import digests
 
 NAME = "Store DIP"
@@ -35,8 +37,9 @@ def default_location(package: Package) -> LocalLocation:
     return LocalLocation(package.settings.dip_store)
 
 
-def run(package: Package, location: LocalLocation | None = None) -> DipResult:
-    """Assemble the DIP and store it; verified by reading the stored copy back."""
+def run(package: Package, location: Location | None = None) -> DipResult:
+    """Assemble the DIP and store it; verified by reading the stored copy back, then
+    indexed in the DIP location under the AIP's UUID and identifier."""
     location = location or default_location(package)
     stored = location.find(package.ref.aip_uuid)
     dip = package.dip_dir
@@ -50,14 +53,27 @@ def run(package: Package, location: LocalLocation | None = None) -> DipResult:
                 f"{package.config.name!r} or the registry's rules); no DIP"
             )
         stored = location.store(dip, package.ref.aip_uuid, [])
-    problems = verify(Path(stored))
+    with tempfile.TemporaryDirectory(prefix="dip-verify-") as work:
+        # A local DIP is read where it is; any other is read back into ``work``.
+        local = Path(stored) if Path(stored).is_dir() else location.download(stored, Path(work))
+        problems = verify(local)
+        manifest = local / MANIFEST
+        listed = manifest.read_text(encoding="utf-8").splitlines() if manifest.is_file() else []
     if problems:
         raise BagInvalid(f"The stored DIP {stored} does not match its manifest", problems)
+    if package.state_path.exists():
+        location.register(
+            package.ref.aip_uuid,
+            stored,
+            package.state.meta("external_identifier") or package.ref.aip_uuid,
+            package.ref.transfer_uuid,
+            None,
+        )
     shutil.rmtree(dip, ignore_errors=True)
     return DipResult(
         stored,
-        sum(1 for _ in (Path(stored) / "objects").glob("*")),
-        sum(1 for _ in (Path(stored) / "thumbnails").glob("*")),
+        sum(1 for line in listed if "  objects/" in line),
+        sum(1 for line in listed if "  thumbnails/" in line),
     )
 
 
@@ -79,6 +95,8 @@ def _assemble(package: Package) -> None:
 
 def verify(folder: Path) -> list[str]:
     """Problems of a stored DIP against its manifest (missing, changed, untracked files)."""
+    if not (folder / MANIFEST).is_file():
+        return [f"missing: {MANIFEST}"]
     listed = {}
     for line in (folder / MANIFEST).read_text(encoding="utf-8").splitlines():
         digest, _, rel = line.partition("  ")

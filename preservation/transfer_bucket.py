@@ -19,6 +19,15 @@ from preservation.errors import StorageUnavailable
 from preservation.premis import stable_uuid
 from preservation.settings import Limits
 
+#: What happens to an upload once its AIP is verified in storage (operations.md: the
+#: weekly transfer monitor deletes it, so "monitor" is the default).
+SOURCE_POLICIES = ("monitor", "delete", "keep")
+#: The tag that tells the transfer monitor to leave an upload in the bucket.
+KEEP_TAG = {"Key": "retention", "Value": "keep"}
+
+#: The feedback log's metadata naming the ETag of the upload it is about.
+SOURCE_ETAG = "source-etag"
+
 FEEDBACK = re.compile(
     r"^(?P<key>.+\.zip)\.(?P<verdict>success|failed)\.(?P<stamp>\d{8}T\d{6}Z)\.log$"
 )
@@ -72,8 +81,12 @@ class Verdict:
 
 def uploads(client, bucket: str, prefixes: tuple[str, ...] = ("",)) -> list[Upload]:
     """The .zip uploads that have no feedback log yet (under any prefix: one under an
-    unknown prefix gets a failed log saying so)."""
-    found, logged = [], set()
+    unknown prefix gets a failed log saying so).
+
+    A log names its upload by key and time to the second (the specified format); it also
+    records the upload's ETag (metadata ``source-etag``), so an upload replaced within the
+    same second as the one that was checked is still seen as new."""
+    found, logged = [], {}
     try:
         for prefix in prefixes:
             for page in client.get_paginator("list_objects_v2").paginate(
@@ -83,12 +96,25 @@ def uploads(client, bucket: str, prefixes: tuple[str, ...] = ("",)) -> list[Uplo
                     key = item["Key"]
                     match = FEEDBACK.match(key)
                     if match:
-                        logged.add((match["key"], match["stamp"]))
+                        logged.setdefault((match["key"], match["stamp"]), []).append(key)
                     elif key.lower().endswith(".zip"):
                         found.append(Upload(bucket, key, item["ETag"], item["LastModified"]))
+        return [u for u in found if not _checked(client, u, logged.get((u.key, u.stamp), []))]
     except Exception as exc:  # botocore's errors: S3 unreachable or refusing
         raise StorageUnavailable(f"Cannot list s3://{bucket}: {exc}") from exc
-    return [u for u in found if (u.key, u.stamp) not in logged]
+
+
+def _checked(client, upload: Upload, log_keys: list[str]) -> bool:
+    """Whether one of the logs with the upload's key and time is about this upload."""
+    for log_key in log_keys:
+        metadata = client.head_object(Bucket=upload.bucket, Key=log_key).get("Metadata", {})
+        if metadata.get(SOURCE_ETAG, _etag(upload.etag)) == _etag(upload.etag):
+            return True
+    return False
+
+
+def _etag(etag: str) -> str:
+    return etag.strip('"')
 
 
 def verify(client, upload: Upload, work: Path, limits: Limits, timeout: int) -> Verdict:
@@ -132,6 +158,7 @@ def publish(client, verdict: Verdict) -> str:
             Key=verdict.log_key,
             Body=verdict.text.encode("utf-8"),
             ContentType="text/plain; charset=utf-8",
+            Metadata={SOURCE_ETAG: _etag(upload.etag)},
         )
         if verdict.tags:
             client.put_object_tagging(
@@ -147,3 +174,83 @@ def publish(client, verdict: Verdict) -> str:
 def _tag(value: str) -> str:
     # S3 tag values allow letters, digits, spaces and + - = . _ : / @ only.
     return re.sub(r"[^\w +\-=.:/@]", "_", value)[:256]
+
+
+def after_storage(client, url: str, policy: str) -> str:
+    """Apply the source policy to the upload at ``url`` (its AIP is verified in storage):
+    "delete" removes it and its feedback logs, "keep" tags it so the weekly monitor leaves
+    it, "monitor" does nothing (the monitor deletes it). Returns what was done."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    try:
+        if policy == "delete":
+            logs = [
+                item["Key"]
+                for page in client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=key + "."
+                )
+                for item in page.get("Contents", [])
+                if (m := FEEDBACK.match(item["Key"])) and m["key"] == key
+            ]
+            for target in [key, *logs]:  # deleting what is gone already is fine (a retry)
+                client.delete_object(Bucket=bucket, Key=target)
+            return f"deleted {url} and {len(logs)} feedback log(s)"
+        if policy == "keep":
+            try:
+                tags = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+            except client.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
+                return f"{url} is gone already"
+            tags = [t for t in tags if t["Key"] != KEEP_TAG["Key"]] + [KEEP_TAG]
+            client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
+            return f"kept {url} (tagged retention=keep)"
+    except Exception as exc:  # botocore's errors: S3 unreachable or refusing
+        raise StorageUnavailable(f"Cannot apply the source policy to {url}: {exc}") from exc
+    return f"left {url} for the transfer monitor"
+
+
+def failure_alert(
+    source: str, stage: str, reason: str, log_url: str, system: str, environment: str = ""
+) -> dict:
+    """The Slack message for a transfer that failed after acceptance."""
+    where = system if environment in ("", "prod", "production") else f"{system} ({environment})"
+    text = (
+        f"🚨 *A transfer failed in {where}*\n"
+        f"*Package:* {source}\n*Stage:* {stage}\n*Reason:* {reason[:2000]}\n"
+        f"<{log_url}|Task log in Airflow>"
+    )
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+def note_failure(client, url: str, etag: str, stage: str, reason: str) -> str | None:
+    """Add to the upload's feedback log that its transfer failed after acceptance (once);
+    returns the log's key, None when the upload has no log of its own."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    logs = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=key + "."
+        )
+        for item in page.get("Contents", [])
+        if (m := FEEDBACK.match(item["Key"])) and m["key"] == key and m["verdict"] == "success"
+    ]
+    for log_key in sorted(logs, reverse=True):
+        head = client.head_object(Bucket=bucket, Key=log_key)
+        if head.get("Metadata", {}).get(SOURCE_ETAG) not in (None, _etag(etag)):
+            continue
+        text = client.get_object(Bucket=bucket, Key=log_key)["Body"].read().decode("utf-8")
+        marker = "FAILED after acceptance"
+        if marker not in text:
+            text += (
+                f"\n{marker}: the transfer stopped at {stage!r}.\n{reason}\n"
+                "The package stays in the bucket; nothing of it was stored.\n"
+            )
+            client.put_object(
+                Bucket=bucket,
+                Key=log_key,
+                Body=text.encode("utf-8"),
+                ContentType="text/plain; charset=utf-8",
+                Metadata=head.get("Metadata", {}),
+            )
+        return log_key
+    return None

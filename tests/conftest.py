@@ -265,3 +265,99 @@ def s3(moto_endpoint, monkeypatch):
     client.create_bucket(Bucket=bucket)
     monkeypatch.setenv("PRESERVATION_TRANSFER_BUCKET", bucket)
     return client, bucket
+
+
+class SlackRecorder:
+    """A local HTTP server standing in for Slack's incoming webhook: records every
+    message slack-sdk sends; ``fail_next`` makes the next requests fail with 503."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        recorder = self
+        self.messages: list[dict] = []
+        self.fail_next = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if recorder.fail_next > 0:
+                    recorder.fail_next -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    self.wfile.write(b"service_unavailable")
+                    return
+                recorder.messages.append(__import__("json").loads(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/secret"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    """A recording Slack webhook, configured as the Airflow connection ``slack_default``
+    (type slackwebhook, the webhook URL as its password), as a deployment would."""
+    import json
+
+    recorder = SlackRecorder()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_DEFAULT",
+        json.dumps({"conn_type": "slackwebhook", "password": recorder.url}),
+    )
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def sns_queue(s3, moto_endpoint, monkeypatch):
+    """An SNS topic on moto's server with an SQS queue subscribed (raw delivery), set as
+    ``PRESERVATION_SNS_TOPIC_ARN``; returns a function reading what was published."""
+    import json
+
+    import boto3
+
+    sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    name = f"stored-{uuid.uuid4().hex[:8]}"
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    monkeypatch.setenv("PRESERVATION_SNS_TOPIC_ARN", topic)
+
+    def published() -> list[dict]:
+        messages = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            for item in batch:
+                messages.append(json.loads(item["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])
+
+    published.sns = sns
+    published.topic = topic
+    return published

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,8 +32,6 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 DEFAULT_CONFIG = "default"
 AFTER_STORAGE = ("store_aip", "store_dip", "clean_up")
-#: The stages that work on the AIP location (the local folder, or S3 through a connection).
-ON_AIP_LOCATION = ("store_aip", "clean_up")
 
 
 def started_by(context) -> str:
@@ -64,6 +63,10 @@ def package_for(context):
         )
     config = processing_config.load(conf.get("processing_config") or DEFAULT_CONFIG)
     ref = PackageRef.for_run(source, f"{dag_run.dag_id}/{dag_run.run_id}")
+    if conf.get("transfer_id"):
+        # The watcher's transfer id (tagged on the upload, written in its feedback log) is
+        # the transfer's UUID, so the weekly monitor finds the AIP by it in the index.
+        ref = dataclasses.replace(ref, transfer_uuid=str(uuid.UUID(conf["transfer_id"])))
     return Package(ref, load_settings(), config, started_by(context)), source
 
 
@@ -92,10 +95,10 @@ class MicroServiceOperator(BaseOperator):
                 source = downloaded = self._download(source, package, context)
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
-            if self.service in ON_AIP_LOCATION:
-                from preservation_airflow.storage import aip_location
+            if self.service in AFTER_STORAGE:
+                from preservation_airflow.storage import location_kwargs
 
-                kwargs["location"] = aip_location(package, context)
+                kwargs |= location_kwargs(self.service, package, context, source)
             self.log.info(
                 "%s: %s (AIP %s)%s",
                 module.NAME,
@@ -108,6 +111,10 @@ class MicroServiceOperator(BaseOperator):
             finally:
                 if downloaded:
                     Path(downloaded).unlink(missing_ok=True)
+            if self.service == "store_aip":
+                from preservation_airflow.notify import after_store
+
+                after_store(package, context, kwargs["location"], self.log)
         except StepNotApplicable as reason:
             raise AirflowSkipException(f"{module.NAME} skipped: {reason}") from None
         except (PackageRejected, ConfigurationInvalid) as verdict:
@@ -131,7 +138,7 @@ class MicroServiceOperator(BaseOperator):
         bucket until its AIP is verified in storage)."""
         from urllib.parse import urlparse
 
-        from preservation.errors import StorageUnavailable
+        from preservation.errors import StorageUnavailable, TransferInvalid
         from preservation_airflow.transfer_bucket import conn_id_for, s3_client
 
         parsed = urlparse(url)
@@ -139,11 +146,22 @@ class MicroServiceOperator(BaseOperator):
             package.settings.shared_directory / "downloads" / (f"{package.ref.transfer_uuid}.zip")
         )
         target.parent.mkdir(parents=True, exist_ok=True)
+        # The watcher checked the upload with this ETag: only that upload is processed.
+        etag = (context["dag_run"].conf or {}).get("etag")
         try:
             s3_client(conn_id_for(context)).download_file(
-                parsed.netloc, parsed.path.lstrip("/"), str(target)
+                parsed.netloc,
+                parsed.path.lstrip("/"),
+                str(target),
+                ExtraArgs={"IfMatch": etag} if etag else None,
             )
         except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("412", "PreconditionFailed"):
+                raise TransferInvalid(
+                    f"{url} was replaced after it was checked (this run is for ETag {etag}); "
+                    "the new upload gets its own feedback log and run"
+                ) from exc
             raise StorageUnavailable(f"Cannot download {url}: {exc}") from exc
         self.log.info("Downloaded %s to %s", url, target)
         return str(target)

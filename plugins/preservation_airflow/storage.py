@@ -1,25 +1,18 @@
-"""Which AIP location a run stores into: the local folder (embedded default) or S3.
+"""Which storage locations a run uses, built at execute time (never at parse time).
 
-``PRESERVATION_AIP_STORE=s3://bucket/prefix`` stores AIPs on S3 through the run's Airflow
+Each location is a URL setting: ``PRESERVATION_AIP_STORE``, ``PRESERVATION_AIP_REPLICAS``
+and ``PRESERVATION_DIP_STORE`` (empty: the local folders under ``PRESERVATION_HOME``;
+``file:///path``; ``s3://bucket/prefix``). S3 is reached through the run's Airflow
 connection (conf ``aws_conn_id``, else ``PRESERVATION_AWS_CONN_ID``, else
-``aws_default``), in the space the AIP belongs to (born-digital, born-digital-accessions,
-testing).
+``aws_default``), and AIPs go to the space they belong to (born-digital,
+born-digital-accessions, testing).
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
 
-
-def aip_location(package, context):
-    """The Location for this run's AIP (built at execute time, never at parse time)."""
-    from preservation.store_aip import default_location
-
-    url = package.settings.aip_store_url
-    if not url.startswith("s3://"):
-        return default_location(package)
-    from preservation.s3_storage import S3Location, space_for
-    from preservation_airflow.transfer_bucket import conn_id_for, s3_client
+def _space(package) -> str:
+    from preservation.s3_storage import space_for
 
     identifier = kind = ""
     # Before Verify transfer compliance (or after Clean up) the identifier is unknown: the
@@ -27,6 +20,38 @@ def aip_location(package, context):
     if package.state_path.exists():
         identifier = package.state.meta("external_identifier") or ""
         kind = package.state.meta("package_kind") or ""
-    parsed = urlparse(url)
-    space = space_for(identifier, kind, package.settings.test_identifier_prefix)
-    return S3Location(s3_client(conn_id_for(context)), parsed.netloc, parsed.path, space)
+    return space_for(identifier, kind, package.settings.test_identifier_prefix)
+
+
+def _client(context):
+    from preservation_airflow.transfer_bucket import conn_id_for, s3_client
+
+    conn_id = conn_id_for(context)
+    return lambda: s3_client(conn_id)
+
+
+def aip_location(package, context):
+    """The main AIP location of this run."""
+    from preservation.locations import open_location
+
+    settings = package.settings
+    return open_location(
+        settings.aip_store_url, settings.aip_store, _client(context), _space(package)
+    )
+
+
+def location_kwargs(service: str, package, context, source: str) -> dict:
+    """The locations (and the source upload) a storage stage works on."""
+    from preservation.locations import open_location
+
+    settings = package.settings
+    client, space = _client(context), _space(package)
+    replicas = [open_location(u, None, client, space) for u in settings.aip_replica_urls]
+    if service == "store_dip":
+        return {
+            "location": open_location(settings.dip_store_url, settings.dip_store, client, space)
+        }
+    kwargs = {"location": aip_location(package, context), "replicas": replicas}
+    if service == "clean_up":
+        kwargs |= {"source": source, "source_client": client}
+    return kwargs

@@ -98,6 +98,7 @@ class VerifyUploadsOperator(BaseOperator):
                     "processing_config": v.processing_config,
                     "aws_conn_id": self.aws_conn_id,
                     "transfer_id": v.upload.transfer_id,
+                    "etag": v.upload.etag,
                 },
             }
             for v in verdicts

@@ -128,3 +128,39 @@ def test_transfer_watcher_waits_deferred_and_starts_runs_it_never_duplicates(dag
     assert dag.get_task("write_feedback_logs").trigger_rule == "none_failed"
     for task in dag.tasks:
         assert task.retries >= 0
+
+
+def test_the_weekly_monitor_runs_mondays_at_06_15_without_catching_up(dagbag):
+    dag = dagbag.dags["transfer_monitor"]
+    assert dag.schedule == "15 6 * * 1"
+    assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "survey_transfers",
+        "post_report",
+        "delete_stored_sources",
+    ]
+    assert all(t.retries >= 1 and t.retry_exponential_backoff for t in dag.tasks)
+
+
+def test_the_fixity_audit_runs_daily_and_retries_its_slack_post(dagbag):
+    from datetime import timedelta
+
+    dag = dagbag.dags["fixity_audit"]
+    assert dag.schedule == timedelta(days=1)
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert [t.task_id for t in dag.topological_sort()] == ["check_fixity", "report_failures"]
+    assert dag.get_task("check_fixity").period_days == 90
+    assert all(t.retries >= 1 for t in dag.tasks)
+
+
+def test_housekeeping_runs_daily_and_never_catches_up(dagbag):
+    dag = dagbag.dags["housekeeping"]
+    assert dag.schedule == "@daily"
+    assert dag.catchup is False
+    assert "airflow db clean" in dag.get_task("clear_old_runs").bash_command
+
+
+def test_stored_aips_are_an_asset_other_dags_can_be_scheduled_on(dagbag):
+    store = dagbag.dags["transfer_ingest"].get_task("store_aip")
+    assert [o.name for o in store.outlets] == ["stored_aips"]
+    assert dagbag.dags["transfer_ingest"].get_task("scan_for_viruses").on_failure_callback

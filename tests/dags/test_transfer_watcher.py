@@ -80,7 +80,7 @@ def test_an_uploaded_package_becomes_an_aip_in_its_s3_space_found_by_identifier(
     code, result, output = ingest(f"s3://{bucket}/born-digital/1234.zip", "born_digital")
     assert code == 0, output
     assert result["aip_path"].startswith(f"s3://{bucket}/aips/{space}/")
-    [stored] = S3Location(client, bucket, "aips", space).versions(identifier)
+    [stored] = S3Location(client, bucket, "aips", space).index.versions(identifier)
     assert stored.aip_uuid == result["aip_uuid"] and stored.space == space
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert "born-digital/1234.zip" in keys  # the upload stays in the bucket

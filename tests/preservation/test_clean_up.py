@@ -73,3 +73,79 @@ def test_cleaning_up_twice_is_harmless(bagged):
     again = clean_up.run(bagged)
     assert again.removed == []
     assert list(bagged.settings.processing_directory.iterdir()) == []
+
+
+def test_clean_up_refuses_while_a_replica_is_not_verified(bagged, tmp_path):
+    from preservation.storage import LocalLocation
+
+    main, replica = LocalLocation(tmp_path / "main"), LocalLocation(tmp_path / "replica")
+    store_aip.run(bagged, main)  # stored in the main location only
+    with pytest.raises(StorageUnavailable, match="not verified in local folder .*replica"):
+        clean_up.run(bagged, main, [replica])
+    assert all(path.exists() for path in _working_copies(bagged))
+
+
+@pytest.fixture
+def uploaded(s3):
+    """An upload in the transfer bucket, its feedback log, and another upload's log."""
+    client, bucket = s3
+    key = "born-digital/PP_MDM.zip"
+    client.put_object(Bucket=bucket, Key=key, Body=b"zip")
+    client.put_object_tagging(
+        Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": "transfer-id", "Value": "t-1"}]}
+    )
+    client.put_object(Bucket=bucket, Key=f"{key}.success.20261121T101500Z.log", Body=b"ok")
+    client.put_object(Bucket=bucket, Key="born-digital/PP_MDM.zip2", Body=b"other")
+    client.put_object(Bucket=bucket, Key="born-digital/PP_MDM.zip2.x", Body=b"other")
+    return client, bucket, key
+
+
+def _keys(client, bucket) -> set[str]:
+    return {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def _clean_up_with_policy(bagged, monkeypatch, client, bucket, key, policy):
+    monkeypatch.setenv("PRESERVATION_SOURCE_AFTER_STORAGE", policy)
+    from preservation.settings import load_settings
+
+    bagged.settings = load_settings()
+    store_aip.run(bagged)
+    return clean_up.run(bagged, source=f"s3://{bucket}/{key}", source_client=lambda: client)
+
+
+def test_by_default_the_source_is_left_for_the_weekly_transfer_monitor(bagged, uploaded):
+    client, bucket, key = uploaded
+    before = _keys(client, bucket)
+    store_aip.run(bagged)
+    result = clean_up.run(bagged, source=f"s3://{bucket}/{key}", source_client=lambda: client)
+    assert "left" in result.source and "transfer monitor" in result.source
+    assert _keys(client, bucket) == before
+
+
+def test_delete_now_removes_the_source_and_its_feedback_logs_only(bagged, uploaded, monkeypatch):
+    client, bucket, key = uploaded
+    result = _clean_up_with_policy(bagged, monkeypatch, client, bucket, key, "delete")
+    assert result.source == f"deleted s3://{bucket}/{key} and 1 feedback log(s)"
+    assert _keys(client, bucket) == {"born-digital/PP_MDM.zip2", "born-digital/PP_MDM.zip2.x"}
+
+
+def test_keep_tags_the_source_so_the_monitor_leaves_it(bagged, uploaded, monkeypatch):
+    client, bucket, key = uploaded
+    _clean_up_with_policy(bagged, monkeypatch, client, bucket, key, "keep")
+    tags = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    assert {"Key": "retention", "Value": "keep"} in tags
+    assert {"Key": "transfer-id", "Value": "t-1"} in tags  # the other tags stay
+
+
+def test_an_unknown_source_policy_is_a_configuration_error_before_anything_goes(
+    bagged, monkeypatch
+):
+    from preservation.errors import ConfigurationInvalid
+    from preservation.settings import load_settings
+
+    monkeypatch.setenv("PRESERVATION_SOURCE_AFTER_STORAGE", "shred")
+    bagged.settings = load_settings()
+    store_aip.run(bagged)
+    with pytest.raises(ConfigurationInvalid, match="'shred': use one of monitor, delete, keep"):
+        clean_up.run(bagged)
+    assert all(path.exists() for path in _working_copies(bagged))

@@ -96,7 +96,7 @@ def test_the_index_finds_versions_of_an_identifier_newest_first(location, packag
     second = location.store(second_file, OTHER, [])
     location.register(OTHER, second, "PP/MDM/A/1", "transfer-2", sha256(second_file))
     location.register(OTHER, second, "PP/MDM/A/1", "transfer-2", sha256(second_file))  # retry
-    versions = location.versions("PP/MDM/A/1")
+    versions = location.index.versions("PP/MDM/A/1")
     assert [(v.aip_uuid, v.version) for v in versions] == [(OTHER, 2), (AIP, 1)]
-    assert location.transfer_stored("transfer-1").aip_uuid == AIP
-    assert location.transfer_stored("transfer-3") is None
+    assert location.index.transfer_stored("transfer-1").aip_uuid == AIP
+    assert location.index.transfer_stored("transfer-3") is None

@@ -292,3 +292,50 @@ def test_rerunning_store_aip_after_clean_up_catches_a_damaged_stored_aip(bagged,
 
     with pytest.raises(BagInvalid, match="failed its fixity check"):
         store_aip.run(bagged)
+
+
+def test_with_replicas_the_aip_counts_as_stored_once_every_copy_is_verified(bagged, tmp_path, s3):
+    from preservation.s3_storage import S3Location
+
+    client, bucket = s3
+    main = LocalLocation(tmp_path / "main")
+    replicas = [LocalLocation(tmp_path / "replica"), S3Location(client, bucket, "aips")]
+    result = store_aip.run(bagged, main, replicas)
+    assert result.replicas == [r.description for r in replicas]
+    for location in [main, *replicas]:
+        record = location.index.record(bagged.ref.aip_uuid)
+        assert record is not None, location.description
+        assert location.verify(location.url(record), None).success
+    events = bagged.state.events(bagged.ref.aip_uuid)
+    assert sorted(e.detail.split("location=")[1] for e in events) == sorted(
+        f'"{loc.description}"' for loc in [main, *replicas]
+    )
+
+
+def test_an_unwritable_replica_means_not_stored_and_the_working_copy_is_kept(bagged, tmp_path, s3):
+    import boto3
+
+    from preservation import clean_up
+    from preservation.s3_storage import S3Location
+
+    main = LocalLocation(tmp_path / "main")
+    unreachable = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+    with pytest.raises(StorageUnavailable):
+        store_aip.run(bagged, main, [S3Location(unreachable, "aips")])
+    assert main.index.record(bagged.ref.aip_uuid) is None  # not stored: not indexed
+    with pytest.raises(StorageUnavailable, match="s3://aips/index"):
+        clean_up.run(bagged, main, [S3Location(unreachable, "aips")])
+    bagit.Bag(str(bagged.sip_dir)).validate()
+
+
+def test_a_replica_holding_something_else_under_the_aip_is_a_conflict_reported_once(
+    bagged, tmp_path
+):
+    main, replica = LocalLocation(tmp_path / "main"), LocalLocation(tmp_path / "replica")
+    impostor = tmp_path / "impostor" / bagged.ref.aip_name
+    shutil.copytree(bagged.sip_dir, impostor)
+    (impostor / "manifest-sha256.txt").write_text("")
+    replica.store(impostor, bagged.ref.aip_uuid, [])
+    with pytest.raises(StorageConflict):
+        store_aip.run(bagged, main, [replica])
+    assert main.index.record(bagged.ref.aip_uuid) is None

@@ -62,3 +62,27 @@ def test_no_access_copies_and_no_thumbnails_means_no_dip(package_until):
         metadata={"metadata.csv": "filename,dc.identifier\nobjects/,X/1\n"},
     )
     assert "no DIP" in str(run_stage(package, "store_dip"))
+
+
+def test_a_dip_store_on_s3_holds_the_dip_checked_and_indexed(package_until, s3):
+    from preservation.s3_storage import S3Location
+
+    client, bucket = s3
+    package = package_until({"img.png": media.image("PNG")}, "store_aip")
+    location = S3Location(client, bucket, "dips", "born-digital")
+    result = store_dip.run(package, location)
+    quads = quad_path(package.ref.aip_uuid)
+    assert result.dip_path == f"s3://{bucket}/dips/born-digital/{quads}/{package.ref.aip_name}"
+    assert (result.access_copies, result.thumbnails) == (1, 1)
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    base = f"dips/born-digital/{quads}/{package.ref.aip_name}"
+    assert f"{base}/{store_dip.MANIFEST}" in keys
+    assert f"{base}/METS.{package.ref.aip_uuid}.xml" in keys
+    assert location.index.record(package.ref.aip_uuid).key == base
+
+    # Damaged in the bucket: storing again reads it back and names the file.
+    victim = next(k for k in keys if k.startswith(f"{base}/objects/"))
+    client.put_object(Bucket=bucket, Key=victim, Body=b"changed")
+    with pytest.raises(BagInvalid) as caught:
+        store_dip.run(package, location)
+    assert f"changed: objects/{victim.rsplit('/', 1)[1]}" in caught.value.details

@@ -115,3 +115,23 @@ def test_an_upload_gone_before_it_is_checked_is_a_system_fault_and_writes_nothin
     with pytest.raises(StorageUnavailable, match="Cannot read s3://.*/born-digital/1234.zip"):
         transfer_bucket.verify(client, upload, tmp_path, Limits(), 60)
     assert "Contents" not in client.list_objects_v2(Bucket=bucket)  # no feedback log
+
+
+def test_an_upload_replaced_within_the_same_second_as_the_checked_one_is_new(s3, tmp_path):
+    from dataclasses import replace
+
+    client, bucket = s3
+    key = "born-digital/1234.zip"
+    client.put_object(Bucket=bucket, Key=key, Body=GOOD)
+    [first] = transfer_bucket.uploads(client, bucket)
+    verdict = transfer_bucket.verify(client, first, tmp_path, Limits(), 60)
+    client.put_object(Bucket=bucket, Key=key, Body=package({"other.txt": "new content"}))
+    [second] = transfer_bucket.uploads(client, bucket)
+    # The log of the first upload, under the second's second (S3 times are to the second).
+    transfer_bucket.publish(
+        client, replace(verdict, upload=replace(first, **{"last_modified": second.last_modified}))
+    )
+    assert [u.etag for u in transfer_bucket.uploads(client, bucket)] == [second.etag]
+    # Once the second upload has its own log, it is no longer new.
+    transfer_bucket.publish(client, transfer_bucket.verify(client, second, tmp_path, Limits(), 60))
+    assert transfer_bucket.uploads(client, bucket) == []

@@ -1,6 +1,7 @@
 """The production topology as native processes: Airflow on the machine's PostgreSQL, the
-Celery executor on its Redis, and ``airflow api-server``, ``scheduler``, ``dag-processor``
-and ``celery worker`` as subprocesses of the test session.
+Celery executor on its Redis, ``airflow api-server``, ``scheduler``, ``dag-processor``,
+``triggerer`` and ``celery worker`` as subprocesses of the test session, and S3 (moto's
+server, through the Airflow connection) as the transfer bucket and the AIP store.
 
 One cluster per test session: a fresh PostgreSQL database (dropped at the end), a Celery
 queue of its own on the Redis broker (so concurrent sessions on the same machine never
@@ -33,6 +34,7 @@ BIN = Path(sys.executable).parent
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 5
 DAG_ID = "transfer_ingest"
+WATCHER_ID = "transfer_watcher"
 FINISHED = ("success", "failed")
 
 
@@ -58,7 +60,21 @@ class Cluster:
     airflow_home: Path
     preservation_home: Path
     logs: Path
+    bucket: str
+    s3_endpoint: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def s3(self):
+        """A boto3 client on the deployment's S3 (moto's server)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     # -- processes -------------------------------------------------------------------
     def airflow(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -138,11 +154,14 @@ class Cluster:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(interval)
 
+    def unpause(self, dag_id: str) -> None:
+        if self.query("SELECT is_paused FROM dag WHERE dag_id = %s", (dag_id,)) != [(False,)]:
+            done = self.airflow("dags", "unpause", dag_id)
+            assert done.returncode == 0, done.stdout + done.stderr
+
     def trigger(self, runs: dict[str, dict]) -> None:
         """Trigger transfer_ingest once per ``run_id: conf``, with the Airflow CLI."""
-        if self.query("SELECT is_paused FROM dag WHERE dag_id = %s", (DAG_ID,)) != [(False,)]:
-            done = self.airflow("dags", "unpause", DAG_ID)
-            assert done.returncode == 0, done.stdout + done.stderr
+        self.unpause(DAG_ID)
         started = {
             run_id: subprocess.Popen(
                 [str(BIN / "airflow"), "dags", "trigger", DAG_ID, "--run-id", run_id]
@@ -230,8 +249,9 @@ def delete_queue_keys(queue: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def airflow_cluster(tmp_path_factory, clamav_database):
+def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
     tag = secrets.token_hex(4)
+    bucket = f"systest-{tag}"
     root = tmp_path_factory.mktemp("celery-postgres")
     database = f"airflow_systest_{tag}"
     queue = f"preservation_systest_{tag}"
@@ -276,9 +296,25 @@ def airflow_cluster(tmp_path_factory, clamav_database):
             "PRESERVATION_WORKERS": "2",
             "CLAMAV_DATABASE": str(clamav_database),
             "CLAMD_SOCKET": str(root / "no-clamd.sock"),
+            # S3 (moto's server) through the Airflow connection, as in production: the
+            # transfer bucket the watcher looks at, and the AIP store.
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+                }
+            ),
+            "PRESERVATION_TRANSFER_BUCKET": bucket,
+            "PRESERVATION_AIP_STORE": f"s3://{bucket}/aips",
+            "PRESERVATION_WATCH_MINUTES": "1440",
         }
     )
-    cluster = Cluster(env, database, queue, airflow_home, preservation_home, logs)
+    cluster = Cluster(
+        env, database, queue, airflow_home, preservation_home, logs, bucket, moto_endpoint
+    )
+    cluster.s3().create_bucket(Bucket=bucket)
 
     psql_admin("createdb", database)
     try:
@@ -289,6 +325,7 @@ def airflow_cluster(tmp_path_factory, clamav_database):
         cluster.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port))
         cluster.start("dag-processor", "dag-processor")
         cluster.start("scheduler", "scheduler", "--skip-serve-logs")
+        cluster.start("triggerer", "triggerer", "--skip-serve-logs")
         cluster.start(
             "celery-worker",
             *("celery", "worker", "--concurrency", "2", "--queues", queue),
@@ -305,11 +342,14 @@ def airflow_cluster(tmp_path_factory, clamav_database):
                 return False
 
         cluster.wait_for("the api-server", api_healthy, timeout=120)
-        cluster.wait_for(
-            f"the dag-processor to serialize {DAG_ID}",
-            lambda: cluster.query("SELECT 1 FROM serialized_dag WHERE dag_id = %s", (DAG_ID,)),
-            timeout=120,
-        )
+        for dag_id in (DAG_ID, WATCHER_ID):
+            cluster.wait_for(
+                f"the dag-processor to serialize {dag_id}",
+                lambda d=dag_id: cluster.query(
+                    "SELECT 1 FROM serialized_dag WHERE dag_id = %s", (d,)
+                ),
+                timeout=120,
+            )
         cluster.wait_for(
             "the Celery worker",
             lambda: " ready." in cluster.log("celery-worker"),

@@ -5,7 +5,6 @@ processes, runs triggered with ``airflow dags trigger`` as an operator would."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import bagit
 import pytest
@@ -15,11 +14,15 @@ from tests.conftest import EICAR, STAGES
 pytestmark = pytest.mark.system
 
 
-def stored_bags(aip_store: Path) -> list[Path]:
-    return sorted(p.parent for p in aip_store.rglob("bagit.txt"))
+def stored_aips(cluster) -> list:
+    from preservation.s3_storage import S3Location
+
+    return S3Location(cluster.s3(), cluster.bucket, "aips").index.all()
 
 
-def test_transfer_ingest_runs_on_celery_workers_with_postgres(airflow_cluster, make_transfer):
+def test_transfer_ingest_runs_on_celery_workers_with_postgres(
+    airflow_cluster, make_transfer, tmp_path
+):
     cluster = airflow_cluster
     clean = make_transfer(
         {"Café menu.txt": "soup", "letters 1920/letter one.txt": "Dear Sir"},
@@ -48,12 +51,17 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(airflow_cluster, m
     } == {}
     assert tasks["store_aip"]["state"] == "success"
 
-    # The AIP: an uncompressed bag in UUID quad directories under the local AIP store.
-    aip_store = cluster.preservation_home / "locations" / "aipstore"
-    [bag_dir] = stored_bags(aip_store)
-    aip_uuid = bag_dir.name.removeprefix("PP_MDM-")
-    quads = bag_dir.parent.relative_to(aip_store).parts
-    assert quads == tuple(uuid.UUID(aip_uuid).hex[i : i + 4] for i in range(0, 32, 4))
+    # The AIP: an uncompressed bag in UUID quad directories in the S3 AIP store.
+    from preservation.s3_storage import S3Location
+
+    [record] = stored_aips(cluster)
+    aip_uuid = record.aip_uuid
+    quads = record.key.split("/")[2:10]
+    assert record.key.startswith("aips/born-digital/")
+    assert quads == [uuid.UUID(aip_uuid).hex[i : i + 4] for i in range(0, 32, 4)]
+    location = S3Location(cluster.s3(), cluster.bucket, "aips")
+    bag_dir = location.download(location.url(record), tmp_path)
+    assert bag_dir.name == f"PP_MDM-{aip_uuid}"
     bag = bagit.Bag(str(bag_dir))
     bag.validate()
     assert bag.info["Internal-Sender-Identifier"] == aip_uuid
@@ -66,7 +74,7 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(airflow_cluster, m
     assert infected_tasks["store_aip"]["state"] == "upstream_failed"
     reason = cluster.failure_reasons(runs)[(infected_run, "scan_for_viruses")]
     assert "objects/docs/invoice.com: Eicar-Test-Signature" in reason
-    assert stored_bags(aip_store) == [bag_dir]  # nothing stored for it
+    assert stored_aips(cluster) == [record]  # nothing stored for it
 
     # Every task that ran went through Celery: sent to this session's queue under a Celery
     # task id, which the worker logged when it picked the workload up and wrote to the

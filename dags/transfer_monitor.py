@@ -1,0 +1,65 @@
+"""
+### transfer_monitor: the weekly report on the transfer bucket
+
+Mondays 06:15 (`PRESERVATION_MONITOR_SCHEDULE`, cron), over the last 14 days of the
+transfer bucket: which uploads that started a transfer are stored (the AIP index has their
+transfer) and which are not (failed, or still processing). One Slack message in
+Wellcome's wording (the environment named when it is not production), then the source
+zips and feedback logs of the stored ones are deleted, and only those. A Slack outage
+retries the post with the same report; nothing is deleted before the report is out.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import chain, dag
+
+from preservation_airflow.audits import (
+    DeleteStoredSourcesOperator,
+    PostTransferReportOperator,
+    SurveyTransfersOperator,
+)
+
+BUCKET = os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
+CONN = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
+
+
+@dag(
+    dag_id="transfer_monitor",
+    schedule=os.environ.get("PRESERVATION_MONITOR_SCHEDULE", "15 6 * * 1"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["preservation", "s3", "slack", "weekly"],
+    default_args={
+        "retries": int(os.environ.get("PRESERVATION_REPORT_RETRIES", "5")),
+        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
+        "retry_exponential_backoff": True,
+    },
+)
+def transfer_monitor():
+    survey = SurveyTransfersOperator(
+        task_id="survey_transfers",
+        task_display_name="Survey the last 14 days",
+        bucket=BUCKET,
+        aws_conn_id=CONN,
+    )
+    report = PostTransferReportOperator(
+        task_id="post_report",
+        task_display_name="Post the report to Slack",
+        survey_task_id=survey.task_id,
+    )
+    delete = DeleteStoredSourcesOperator(
+        task_id="delete_stored_sources",
+        task_display_name="Delete stored sources",
+        bucket=BUCKET,
+        survey_task_id=survey.task_id,
+        aws_conn_id=CONN,
+    )
+    chain(survey, report, delete)
+
+
+transfer_monitor()

@@ -1,0 +1,162 @@
+"""The AIP index of a storage location: which AIPs it holds, by UUID, identifier, transfer.
+
+It answers "which AIPs hold identifier X, newest version first" and "is the AIP of
+transfer T stored" from a few small records, without listing the location's AIPs:
+
+* ``aips/<aip uuid>.json``: written last, so its presence means stored and verified;
+* ``identifiers/<quoted identifier>/<version, 6 digits>.json``: one per stored version;
+* ``transfers/<transfer uuid>.json``.
+
+Records are only ever created, never replaced (``put_new``): storing an identifier again
+adds the next version, a retried store finds its own record and adds nothing, and two
+concurrent stores of one identifier take different version numbers.
+
+The records live in a ``Records`` store: S3 objects (``S3Location``) or files
+(``LocalLocation``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote
+
+from preservation.premis import now
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored AIP version, as the index records it."""
+
+    aip_uuid: str
+    space: str
+    key: str
+    identifier: str
+    version: int
+    transfer_uuid: str
+    sha256: str | None
+    stored_at: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Records(Protocol):
+    """Small records under keys, created once."""
+
+    def get(self, key: str) -> bytes | None:
+        """The record's bytes, None when there is none."""
+
+    def put_new(self, key: str, body: bytes) -> bool:
+        """Create ``key``; False (and nothing written) when it already exists."""
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix``."""
+
+
+class FileRecords:
+    """Records as files under a folder (created with O_EXCL: never replaced)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def get(self, key: str) -> bytes | None:
+        path = self.root / key
+        return path.read_bytes() if path.is_file() else None
+
+    def put_new(self, key: str, body: bytes) -> bool:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_bytes(body)
+        try:
+            os.link(partial, path)  # atomic, and fails when the record exists
+        except FileExistsError:
+            return False
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not folder.is_dir():
+            return []
+        found = (p.relative_to(self.root).as_posix() for p in folder.rglob("*.json"))
+        return sorted(k for k in found if k.startswith(prefix))
+
+
+class Index:
+    """The index of one location."""
+
+    def __init__(self, records: Records):
+        self.records = records
+
+    def record(self, aip_uuid: str) -> Stored | None:
+        """The record of a stored AIP (None: not stored, or not finished)."""
+        return self._load(self.records.get(f"aips/{aip_uuid}.json"))
+
+    def register(
+        self,
+        aip_uuid: str,
+        space: str,
+        key: str,
+        identifier: str,
+        transfer_uuid: str,
+        sha256: str | None,
+    ) -> Stored:
+        """Add a stored, verified AIP as the next version of its identifier."""
+        existing = self.record(aip_uuid)
+        if existing:
+            return existing
+        folder = _folder(identifier)
+        while True:
+            versions = self.versions(identifier)
+            mine = next((v for v in versions if v.aip_uuid == aip_uuid), None)
+            version = mine.version if mine else (versions[0].version + 1 if versions else 1)
+            record = mine or Stored(
+                aip_uuid, space, key, identifier, version, transfer_uuid, sha256, now()
+            )
+            body = json.dumps(record.as_dict()).encode()
+            if mine or self.records.put_new(f"{folder}{version:06d}.json", body):
+                break  # else a concurrent store took this version number: take the next
+        self.records.put_new(f"transfers/{transfer_uuid}.json", body)
+        self.records.put_new(f"aips/{aip_uuid}.json", body)
+        return record
+
+    def versions(self, identifier: str) -> list[Stored]:
+        """Every stored version of ``identifier``, newest first."""
+        folder = _folder(identifier)
+        records = [self._load(self.records.get(k)) for k in self.records.keys(folder)]
+        return sorted((r for r in records if r), key=lambda r: r.version, reverse=True)
+
+    def transfer_stored(self, transfer_uuid: str) -> Stored | None:
+        """The AIP stored from transfer ``transfer_uuid``, if any."""
+        return self._load(self.records.get(f"transfers/{transfer_uuid}.json"))
+
+    def all(self) -> list[Stored]:
+        """Every stored AIP, newest first."""
+        records = [self._load(self.records.get(k)) for k in self.records.keys("aips/")]
+        return sorted((r for r in records if r), key=lambda r: r.stored_at, reverse=True)
+
+    def resolve(self, reference: str, version: int | None = None) -> Stored | None:
+        """An AIP by UUID, or an identifier's version (newest when ``version`` is None)."""
+        if version is None:
+            by_uuid = self.record(reference)
+            if by_uuid:
+                return by_uuid
+        versions = self.versions(reference)
+        if version is None:
+            return versions[0] if versions else None
+        return next((v for v in versions if v.version == version), None)
+
+    @staticmethod
+    def _load(data: bytes | None) -> Stored | None:
+        return Stored(**json.loads(data)) if data else None
+
+
+def _folder(identifier: str) -> str:
+    # One path segment whatever the identifier holds ("/", "..", spaces).
+    return f"identifiers/{quote(identifier, safe='').replace('.', '%2E')}/"

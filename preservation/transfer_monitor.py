@@ -1,0 +1,150 @@
+"""The weekly transfer monitor: which uploads of the last 14 days got stored, which did
+not, one Slack report, and the sources storage confirms deleted.
+
+Rules (operations.md, Wellcome Collection's monitor):
+
+* an upload counts when it started a transfer (it carries the ``transfer-id`` tag);
+* it is stored when the AIP index has that transfer (written only once every copy of the
+  AIP was read back intact); otherwise it did not get stored, or, while its
+  transfer_ingest run is still going, it is not stored *yet*;
+* only stored uploads have their source zip and feedback logs deleted, and never one
+  tagged ``retention=keep`` (``PRESERVATION_SOURCE_AFTER_STORAGE=keep``).
+
+Works on a boto3 S3 client and the AIP index handed in by the caller; the run states come
+from a callable (on the Airflow side, the metadata database through the Task SDK).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from preservation.aip_index import Index
+from preservation.errors import StorageUnavailable
+from preservation.transfer_bucket import FEEDBACK, KEEP_TAG, Upload
+
+NAME = "Transfer monitor"
+LOOKBACK_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Line:
+    """One upload in the report."""
+
+    key: str
+    transfer_id: str
+    in_flight: bool = False
+
+
+@dataclass
+class MonitorReport:
+    """What the monitor found, and what it may delete."""
+
+    stored: list[Line] = field(default_factory=list)
+    not_stored: list[Line] = field(default_factory=list)
+    #: Keys to delete once the report is out: stored sources and their feedback logs.
+    deletable: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "stored": [line.__dict__ for line in self.stored],
+            "not_stored": [line.__dict__ for line in self.not_stored],
+            "deletable": self.deletable,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MonitorReport:
+        return cls(
+            [Line(**line) for line in data["stored"]],
+            [Line(**line) for line in data["not_stored"]],
+            list(data["deletable"]),
+        )
+
+
+def survey(
+    client,
+    bucket: str,
+    index: Index,
+    in_flight: Callable[[Upload], bool],
+    now: datetime | None = None,
+    days: int = LOOKBACK_DAYS,
+) -> MonitorReport:
+    """Look at the uploads of the last ``days`` days; nothing is changed here."""
+    since = (now or datetime.now(UTC)) - timedelta(days=days)
+    report = MonitorReport()
+    try:
+        objects = [
+            item
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for item in page.get("Contents", [])
+        ]
+        logs: dict[str, list[str]] = {}
+        for item in objects:
+            match = FEEDBACK.match(item["Key"])
+            if match:
+                logs.setdefault(match["key"], []).append(item["Key"])
+        for item in sorted(objects, key=lambda i: i["Key"]):
+            key = item["Key"]
+            if not key.lower().endswith(".zip") or item["LastModified"] < since:
+                continue
+            tags = {
+                t["Key"]: t["Value"]
+                for t in client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+            }
+            transfer_id = tags.get("transfer-id")
+            if not transfer_id:
+                continue  # rejected before processing: its feedback log told the archivist
+            upload = Upload(bucket, key, item["ETag"], item["LastModified"])
+            if index.transfer_stored(transfer_id):
+                report.stored.append(Line(key, transfer_id))
+                if tags.get(KEEP_TAG["Key"]) != KEEP_TAG["Value"]:
+                    report.deletable += [key, *sorted(logs.get(key, []))]
+            else:
+                report.not_stored.append(Line(key, transfer_id, in_flight(upload)))
+    except StorageUnavailable:
+        raise
+    except Exception as exc:  # botocore's errors: S3 unreachable or refusing
+        raise StorageUnavailable(f"Cannot survey s3://{bucket}: {exc}") from exc
+    return report
+
+
+def delete_confirmed(client, bucket: str, report: MonitorReport) -> int:
+    """Delete the stored uploads' sources and feedback logs (after the report is out)."""
+    try:
+        for key in report.deletable:  # a key already gone (a retry) is fine for S3
+            client.delete_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        raise StorageUnavailable(f"Cannot delete from s3://{bucket}: {exc}") from exc
+    return len(report.deletable)
+
+
+def slack_message(report: MonitorReport, system: str, environment: str = "") -> dict:
+    """The Slack message (``text`` and Block Kit ``blocks``) in Wellcome's wording; the
+    environment is named when it is not production."""
+    production = environment in ("", "prod", "production")
+    name = system if production else f"{system} ({environment})"
+    if not report.stored and not report.not_stored:
+        text = f"Nothing happened in {name}."
+        return {"text": text, "blocks": [_section(text)]}
+    blocks = [_section(f"Here’s what happened in {name} in the last {LOOKBACK_DAYS} days:")]
+    if report.not_stored:
+        icon = "🚨" if production else "⚠️"
+        lines = [
+            f"- {line.key} (`{line.transfer_id}`)"
+            + (" — still processing" if line.in_flight else "")
+            for line in report.not_stored
+        ]
+        blocks.append(
+            _section(
+                f"{icon} *These packages didn’t get stored successfully:*\n" + "\n".join(lines)
+            )
+        )
+    if report.stored:
+        lines = [f"- {line.key}" for line in report.stored]
+        blocks.append(_section("These packages were stored successfully:\n" + "\n".join(lines)))
+    return {"text": "\n\n".join(b["text"]["text"] for b in blocks), "blocks": blocks}
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}

@@ -1,0 +1,91 @@
+"""The production path on the production topology: an archivist uploads a zip to the S3
+transfer bucket, the transfer_watcher DAG (its sensor deferred to the triggerer) starts
+one transfer_ingest run for it, Celery workers run it, and the AIP lands in its S3 space,
+found by identifier. Nothing is triggered by hand but the watcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from preservation.s3_storage import S3Location
+from preservation.transfer_bucket import uploads
+from tests.conftest import CATALOGUED_CSV
+from tests.preservation.test_transfer_bucket import package
+from tests.system.conftest import DAG_ID, FINISHED, WATCHER_ID
+
+pytestmark = pytest.mark.system
+
+
+def ingest_runs_for(cluster, url: str) -> dict[str, str]:
+    rows = cluster.query(
+        "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND conf::text LIKE %s",
+        (DAG_ID, f'%"{url}"%'),
+    )
+    return dict(rows)
+
+
+def watch(cluster) -> None:
+    """Start a watcher run by hand (as the schedule would) and wait until every watcher
+    run has finished."""
+    cluster.unpause(WATCHER_ID)
+    done = cluster.airflow("dags", "trigger", WATCHER_ID)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def all_finished():
+        states = [
+            s
+            for (s,) in cluster.query("SELECT state FROM dag_run WHERE dag_id = %s", (WATCHER_ID,))
+        ]
+        return states and all(s in (*FINISHED, "skipped") for s in states)
+
+    cluster.wait_for("the transfer_watcher runs", all_finished, timeout=240)
+
+
+def test_an_upload_becomes_one_run_and_an_aip_in_its_space_found_by_identifier(
+    airflow_cluster,
+):
+    cluster = airflow_cluster
+    client, bucket = cluster.s3(), cluster.bucket
+    good_key, bad_key = "born-digital/PP_MDM_A_3_1a.zip", "born-digital/not-a-zip.zip"
+    client.put_object(
+        Bucket=bucket,
+        Key=good_key,
+        Body=package({"letter.txt": "Dear Sir", "metadata/metadata.csv": CATALOGUED_CSV}),
+    )
+    client.put_object(Bucket=bucket, Key=bad_key, Body=b"not a zip")
+    [upload] = [u for u in uploads(client, bucket) if u.key == good_key]
+
+    watch(cluster)
+    states = cluster.wait_for(
+        "the transfer_ingest run of the upload",
+        lambda: (
+            (r := ingest_runs_for(cluster, upload.url))
+            and all(s in FINISHED for s in r.values())
+            and r
+        ),
+        timeout=420,
+    )
+    assert states == {upload.run_id: "success"}, cluster.failure_reasons(list(states))
+
+    # The same upload seen again by the watcher: no second run.
+    watch(cluster)
+    assert ingest_runs_for(cluster, upload.url) == {upload.run_id: "success"}
+    assert ingest_runs_for(cluster, f"s3://{bucket}/{bad_key}") == {}
+
+    # The AIP is in the born-digital space, found by its identifier.
+    [stored] = S3Location(client, bucket, "aips").index.versions("PP/MDM/A/3/1a")
+    assert stored.space == "born-digital" and stored.key.startswith("aips/born-digital/")
+    location = S3Location(client, bucket, "aips")
+    assert location.verify(f"s3://{bucket}/{stored.key}", None).success
+    # ...and by the transfer id tagged on the upload (what the weekly monitor asks).
+    assert location.index.transfer_stored(upload.transfer_id) == stored
+
+    # Feedback logs next to the uploads; the source stays for the weekly monitor.
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert any(k.startswith(f"{good_key}.success.") for k in keys)
+    [failed_log] = [k for k in keys if k.startswith(f"{bad_key}.failed.")]
+    assert (
+        "File is not a zip file"
+        in client.get_object(Bucket=bucket, Key=failed_log)["Body"].read().decode()
+    )
+    assert {good_key, bad_key} <= keys
