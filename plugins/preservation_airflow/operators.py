@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -148,13 +149,17 @@ class MicroServiceOperator(BaseOperator):
         target.parent.mkdir(parents=True, exist_ok=True)
         # The watcher checked the upload with this ETag: only that upload is processed.
         etag = (context["dag_run"].conf or {}).get("etag")
+        bucket, key = parsed.netloc, parsed.path.lstrip("/")
         try:
-            s3_client(conn_id_for(context)).download_file(
-                parsed.netloc,
-                parsed.path.lstrip("/"),
-                str(target),
-                ExtraArgs={"IfMatch": etag} if etag else None,
-            )
+            client = s3_client(conn_id_for(context))
+            if etag:
+                # One conditional GET, streamed to disk: S3 answers 412 if the key holds
+                # another upload by now.
+                body = client.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
+                with open(target, "wb") as handle:
+                    shutil.copyfileobj(body, handle, 8 * 1024 * 1024)
+            else:
+                client.download_file(bucket, key, str(target))
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code in ("412", "PreconditionFailed"):

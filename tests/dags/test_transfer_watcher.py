@@ -128,3 +128,26 @@ def test_a_transfer_whose_upload_cannot_be_read_fails_as_a_system_fault(airflow_
     assert code == 1 and result["failed_task"] == "receive_transfer"
     assert "StorageUnavailable: Cannot download" in result["reason"]
     assert "born-digital/missing.zip" in result["reason"]
+
+
+def test_an_upload_replaced_after_it_was_checked_is_not_processed_in_its_place(
+    airflow_env, home, s3
+):
+    client, bucket = s3
+    key = "born-digital/1234.zip"
+    client.put_object(Bucket=bucket, Key=key, Body=GOOD)
+    [checked] = uploads(client, bucket)
+    client.put_object(Bucket=bucket, Key=key, Body=package({"other.txt": "replaced"}))
+    conf = {
+        "transfer": checked.url,
+        "processing_config": "born_digital",
+        "etag": checked.etag,
+        "transfer_id": checked.transfer_id,
+    }
+    ensure_airflow_database()
+    done = airflow_cli("dags", "test", "transfer_ingest", "--conf", json.dumps(conf), timeout=600)
+    output = done.stdout + done.stderr
+    assert "was replaced after it was checked" in output, output[-3000:]
+    assert f"this run is for ETag {checked.etag}" in output
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert not any(k.startswith("aips/") for k in keys) and key in keys

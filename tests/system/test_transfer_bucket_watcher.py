@@ -76,7 +76,7 @@ def test_an_upload_becomes_one_run_and_an_aip_in_its_space_found_by_identifier(
     [stored] = S3Location(client, bucket, "aips").index.versions("PP/MDM/A/3/1a")
     assert stored.space == "born-digital" and stored.key.startswith("aips/born-digital/")
     location = S3Location(client, bucket, "aips")
-    assert location.verify(f"s3://{bucket}/{stored.key}", None).success
+    assert location.verify(f"s3://{bucket}/{stored.key}", stored.sha256).success
     # ...and by the transfer id tagged on the upload (what the weekly monitor asks).
     assert location.index.transfer_stored(upload.transfer_id) == stored
 
