@@ -21,7 +21,7 @@ from airflow.sdk import chain, dag
 
 from preservation_airflow.housekeeping import SweepProcessingOperator
 
-KEEP_HISTORY_DAYS = int(os.environ.get("PRESERVATION_KEEP_HISTORY_DAYS", "90"))
+KEEP_HISTORY_DAYS = float(os.environ.get("PRESERVATION_KEEP_HISTORY_DAYS", "90"))
 
 
 @dag(

@@ -129,3 +129,37 @@ def test_the_fixity_audit_reports_a_damaged_stored_aip_to_slack(
     assert f"changed: {record.key.rsplit('/', 1)[1]}" in alert["text"]
     [kept] = location.index.records.keys(f"fixity/{result['aip_uuid']}/")
     assert kept.endswith("-package.json") or kept.endswith("-deep.json")
+
+
+def test_housekeeping_clears_old_runs_and_failed_working_copies_but_no_storage(
+    airflow_env, home, monkeypatch, package_until
+):
+    import sqlite3
+    import time
+
+    from preservation import housekeeping
+
+    package = package_until({"a.txt": "a"}, "create_sip")
+    package.close()
+    housekeeping.mark_failed(package, "manual__old")
+    marker = home.shared_directory / "failed" / package.ref.transfer_dirname
+    marker.write_text(marker.read_text().replace('"at": ', '"at": 1000.0, "was": '))
+    home.aip_store.mkdir(parents=True)
+    (home.aip_store / "kept.txt").write_text("storage")
+
+    def housekeeping_runs() -> set[str]:
+        with sqlite3.connect(airflow_env / "airflow.db") as db:
+            query = "SELECT run_id FROM dag_run WHERE dag_id = 'housekeeping'"
+            return {run for (run,) in db.execute(query)}
+
+    done = dags_test("housekeeping")  # a first run: history to clear
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    first = housekeeping_runs()
+    time.sleep(12)
+    # Keep 6 seconds of history: the first run goes, the running one stays.
+    monkeypatch.setenv("PRESERVATION_KEEP_HISTORY_DAYS", str(6 / 86400))
+    done = dags_test("housekeeping")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert first and not (first & housekeeping_runs())  # the older run is gone
+    assert not package.transfer_dir.exists() and not package.sip_dir.exists()
+    assert (home.aip_store / "kept.txt").read_text() == "storage"

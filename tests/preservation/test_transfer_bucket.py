@@ -135,3 +135,28 @@ def test_an_upload_replaced_within_the_same_second_as_the_checked_one_is_new(s3,
     # Once the second upload has its own log, it is no longer new.
     transfer_bucket.publish(client, transfer_bucket.verify(client, second, tmp_path, Limits(), 60))
     assert transfer_bucket.uploads(client, bucket) == []
+
+
+def test_a_transfer_failing_after_acceptance_is_noted_once_in_its_feedback_log(s3, tmp_path):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="born-digital/1234.zip", Body=GOOD)
+    verdicts = check_all(client, bucket, tmp_path)
+    upload = verdicts["born-digital/1234.zip"].upload
+    for _ in range(2):  # a second failure callback adds nothing
+        key = transfer_bucket.note_failure(
+            client, upload.url, upload.etag, "Scan for viruses", "virus.com: Eicar-Test-Signature"
+        )
+    text = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert text.startswith(verdicts["born-digital/1234.zip"].text)  # the checks stay
+    assert text.count("FAILED after acceptance: the transfer stopped at 'Scan for viruses'") == 1
+    assert "virus.com: Eicar-Test-Signature" in text
+    assert transfer_bucket.uploads(client, bucket) == []  # still known as checked
+
+
+def test_the_slack_alert_for_a_failed_transfer_names_package_stage_reason_and_log():
+    alert = transfer_bucket.failure_alert(
+        "s3://b/born-digital/x.zip", "Scan for viruses", "virus", "http://ui/log", "AM", "staging"
+    )
+    assert alert["text"].startswith("🚨 *A transfer failed in AM (staging)*")
+    assert "<http://ui/log|Task log in Airflow>" in alert["text"]
+    assert alert["blocks"][0]["text"]["text"] == alert["text"]
