@@ -5,11 +5,12 @@ found by identifier. Nothing is triggered by hand but the watcher."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from preservation.s3_storage import S3Location
 from preservation.transfer_bucket import uploads
-from tests.conftest import CATALOGUED_CSV
 from tests.preservation.test_transfer_bucket import package
 from tests.system.conftest import DAG_ID, FINISHED, WATCHER_ID
 
@@ -46,11 +47,14 @@ def test_an_upload_becomes_one_run_and_an_aip_in_its_space_found_by_identifier(
 ):
     cluster = airflow_cluster
     client, bucket = cluster.s3(), cluster.bucket
-    good_key, bad_key = "born-digital/PP_MDM_A_3_1a.zip", "born-digital/not-a-zip.zip"
+    # An identifier of its own: the session's other system tests store into the same bucket.
+    identifier = f"PP/SYSTEST/{uuid.uuid4().hex[:8]}"
+    good_key, bad_key = "born-digital/PP_SYSTEST.zip", "born-digital/not-a-zip.zip"
+    metadata = f"filename,dc.identifier,dc.title\nobjects/,{identifier},Letters\n"
     client.put_object(
         Bucket=bucket,
         Key=good_key,
-        Body=package({"letter.txt": "Dear Sir", "metadata/metadata.csv": CATALOGUED_CSV}),
+        Body=package({"letter.txt": "Dear Sir", "metadata/metadata.csv": metadata}),
     )
     client.put_object(Bucket=bucket, Key=bad_key, Body=b"not a zip")
     [upload] = [u for u in uploads(client, bucket) if u.key == good_key]
@@ -73,7 +77,7 @@ def test_an_upload_becomes_one_run_and_an_aip_in_its_space_found_by_identifier(
     assert ingest_runs_for(cluster, f"s3://{bucket}/{bad_key}") == {}
 
     # The AIP is in the born-digital space, found by its identifier.
-    [stored] = S3Location(client, bucket, "aips").index.versions("PP/MDM/A/3/1a")
+    [stored] = S3Location(client, bucket, "aips").index.versions(identifier)
     assert stored.space == "born-digital" and stored.key.startswith("aips/born-digital/")
     location = S3Location(client, bucket, "aips")
     assert location.verify(f"s3://{bucket}/{stored.key}", stored.sha256).success
