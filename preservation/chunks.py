@@ -20,16 +20,13 @@ MAX_CHUNKS = 64
 
 @dataclass(frozen=True)
 class Chunk:
-    """Chunk ``index`` of ``count``; ``Chunk.ALL`` is the whole package."""
+    """Chunk ``index`` of ``count`` (a count of 1: the whole package)."""
 
     index: int
     count: int
 
     def holds(self, uuid: str) -> bool:
         return self.count <= 1 or int(uuid.replace("-", "")[:8], 16) % self.count == self.index
-
-
-Chunk.ALL = Chunk(0, 1)  # type: ignore[attr-defined]
 
 
 def plan(package: Package) -> int:
@@ -45,15 +42,11 @@ def plan(package: Package) -> int:
 
 def of(package: Package, index: int | None) -> Chunk:
     """Chunk ``index`` of this package (None: the whole package, as the CLI runs it)."""
-    if index is None:
-        return Chunk.ALL  # type: ignore[attr-defined]
-    return Chunk(index, plan(package))
+    return Chunk(0, 1) if index is None else Chunk(index, plan(package))
 
 
-def select(records: Sequence[FileRecord], chunk: Chunk | None) -> list[FileRecord]:
-    """The records of ``chunk`` (all of them when ``chunk`` is None)."""
-    if chunk is None:
-        return list(records)
+def select(records: Sequence[FileRecord], chunk: Chunk) -> list[FileRecord]:
+    """The records of ``chunk``."""
     return [r for r in records if chunk.holds(r.uuid)]
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from preservation import premis
 from preservation.aip_index import Stored
+from preservation.notifications import blocks_message
 from preservation.safe_extract import archive_kind, extract
 from preservation.settings import Limits
-from preservation.storage import FixityReport, Location, verify_bag
+from preservation.storage import FixityReport, LocalLocation, Location, verify_bag
 
 NAME = "Fixity audit"
 
@@ -51,14 +52,19 @@ def last_checks(location: Location) -> dict[str, tuple[str, bool]]:
 
 
 def due(
-    location: Location, period_days: int, interval_days: float, now: datetime | None = None
+    location: Location,
+    period_days: int,
+    interval_days: float,
+    now: datetime | None = None,
+    checked: dict[str, tuple[str, bool]] | None = None,
 ) -> list[Stored]:
     """The AIPs this run checks: every AIP not checked (or stored) within the period, and
     at least the share that keeps every AIP within the period when runs come every
-    ``interval_days``, the longest unchecked first."""
+    ``interval_days``, the longest unchecked first. ``checked``: ``last_checks``, when
+    the caller has it already."""
     now = now or datetime.now(UTC)
     records = location.index.all()
-    checked = last_checks(location)
+    checked = last_checks(location) if checked is None else checked
 
     def last(record: Stored) -> datetime:
         stored = datetime.fromisoformat(record.stored_at)
@@ -74,25 +80,27 @@ def due(
 
 
 def audit(location: Location, record: Stored, deep: bool, limits: Limits, timeout: int) -> Audited:
-    """Check one stored AIP (nothing is written)."""
+    """Check one stored AIP (nothing is written). A deep check reads the package once:
+    downloaded, hashed and unpacked from the same local copy."""
     stored = location.url(record)
-    report = location.verify(stored, record.sha256)
-    if report.success and deep and record.sha256:
-        with tempfile.TemporaryDirectory(prefix="fixity-audit-") as work:
+    if not (deep and record.sha256):
+        return Audited(record, location.verify(stored, record.sha256), record.sha256 is None)
+    with tempfile.TemporaryDirectory(prefix="fixity-audit-") as work:
+        try:
             package = location.download(stored, Path(work))
-            kind = archive_kind(package)
+        except FileNotFoundError:
+            return Audited(record, location.verify(stored, record.sha256), True)
+        report = LocalLocation(Path(work)).verify(str(package), record.sha256)
+        if report.success:
             target = Path(work) / "unpacked"
-            extract(package, kind, target, limits, timeout)
+            extract(package, archive_kind(package), target, limits, timeout)
             package.unlink()
             [bag] = [p for p in target.iterdir() if p.is_dir()]
             inner = verify_bag(bag)
             report = FixityReport(
-                inner.success,
-                f"{report.message}; {inner.message}",
-                inner.failures,
-                inner.timestamp,
+                inner.success, f"{report.message}; {inner.message}", inner.failures, inner.timestamp
             )
-    return Audited(record, report, deep or record.sha256 is None)
+    return Audited(record, report, True)
 
 
 def keep(location: Location, audited: Audited) -> dict:
@@ -118,11 +126,16 @@ def keep(location: Location, audited: Audited) -> dict:
     return result
 
 
-def choose_deep(location: Location, records: list[Stored], deep_share: float) -> set[str]:
-    """Which of ``records`` get a deep check this run: the share of the packages whose
-    last deep check is oldest (never first)."""
+def choose_deep(
+    location: Location,
+    records: list[Stored],
+    deep_share: float,
+    checked: dict[str, tuple[str, bool]] | None = None,
+) -> set[str]:
+    """Which of ``records`` get a deep check this run: the share of the packages, those
+    never checked deeply first."""
     packages = [r for r in records if r.sha256]
-    checked = last_checks(location)
+    checked = last_checks(location) if checked is None else checked
     packages.sort(key=lambda r: (checked.get(r.aip_uuid, ("", False))[1], r.aip_uuid))
     return {r.aip_uuid for r in packages[: math.ceil(len(packages) * deep_share)]}
 
@@ -133,23 +146,15 @@ def slack_failures(results: list[dict], system: str) -> dict | None:
     failed = [r for r in results if not r["success"]]
     if not failed:
         return None
-    blocks = [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f"🚨 *{len(failed)} stored AIP(s) failed the fixity audit in {system}:*",
-            },
-        }
-    ]
+    texts = [f"🚨 *{len(failed)} stored AIP(s) failed the fixity audit in {system}:*"]
     for result in failed:
         files = result["failures"]["files"]
         lines = [f"*{result['identifier']}* (AIP `{result['aip_uuid']}`): {result['message']}"]
         for kind in ("missing", "changed", "untracked"):
             if files[kind]:
                 lines.append(f"{kind}: " + ", ".join(files[kind]))
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
-    return {"text": "\n".join(b["text"]["text"] for b in blocks), "blocks": blocks}
+        texts.append("\n".join(lines))
+    return blocks_message(texts, joiner="\n")
 
 
 def _stamp(when: datetime) -> str:

@@ -267,19 +267,20 @@ def _file_object(
     else:
         _sub(obj, P("originalName"), f"%transferDirectory%{record.original_path}")
     if record.parent_uuid:
-        relation = _sub(obj, P("relationship"))
-        _sub(relation, P("relationshipType"), "structural")
-        _sub(relation, P("relationshipSubType"), "is included in")
-        related = _sub(relation, P("relatedObjectIdentifier"))
-        _sub(related, P("relatedObjectIdentifierType"), "UUID")
-        _sub(related, P("relatedObjectIdentifierValue"), record.parent_uuid)
+        _relationship(obj, "structural", "is included in", record.parent_uuid)
     for subtype, other, event in relations:
-        relation = _sub(obj, P("relationship"))
-        _sub(relation, P("relationshipType"), "derivation")
-        _sub(relation, P("relationshipSubType"), subtype)
-        related = _sub(relation, P("relatedObjectIdentifier"))
-        _sub(related, P("relatedObjectIdentifierType"), "UUID")
-        _sub(related, P("relatedObjectIdentifierValue"), other)
+        _relationship(obj, "derivation", subtype, other, event)
+
+
+def _relationship(obj, kind: str, subtype: str, other: str, event: str = "") -> None:
+    """A PREMIS relationship to another object (and the event that made it, if any)."""
+    relation = _sub(obj, P("relationship"))
+    _sub(relation, P("relationshipType"), kind)
+    _sub(relation, P("relationshipSubType"), subtype)
+    related = _sub(relation, P("relatedObjectIdentifier"))
+    _sub(related, P("relatedObjectIdentifierType"), "UUID")
+    _sub(related, P("relatedObjectIdentifierValue"), other)
+    if event:
         related_event = _sub(relation, P("relatedEventIdentifier"))
         _sub(related_event, P("relatedEventIdentifierType"), "UUID")
         _sub(related_event, P("relatedEventIdentifierValue"), event)

@@ -1,4 +1,6 @@
-"""Born-digital notifications: tell downstream services (IIIF manifest builders) that an
+"""Notifications: Slack messages (Block Kit) and born-digital SNS messages.
+
+Born-digital notifications tell downstream services (IIIF manifest builders) that an
 AIP was stored in the ``born-digital`` space, exactly once per stored AIP version.
 
 The message (operations.md) is ``{"identifier", "space", "version", "origin",
@@ -17,6 +19,22 @@ from preservation.aip_index import Index, Stored
 from preservation.premis import now
 
 NOTIFIED_SPACE = "born-digital"
+
+
+def is_production(environment: str) -> bool:
+    return environment in ("", "prod", "production")
+
+
+def system_label(system: str, environment: str = "") -> str:
+    """The system as messages name it: the environment added when not production."""
+    return system if is_production(environment) else f"{system} ({environment})"
+
+
+def blocks_message(texts: list[str], joiner: str = "\n\n") -> dict:
+    """A Slack message: one mrkdwn section per text, and the texts joined as its
+    notification ``text``."""
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": t}} for t in texts]
+    return {"text": joiner.join(texts), "blocks": blocks}
 
 
 def message(record: Stored, origin: str) -> dict:

@@ -47,7 +47,7 @@ class S3Location:
     # -- the Location protocol -------------------------------------------------------------
     def find(self, aip_uuid: str) -> str | None:
         record = self.index.record(aip_uuid)
-        return f"s3://{self.bucket}/{record.key}" if record else None
+        return self.url(record) if record else None
 
     def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
         folder = f"{self.prefix}{self.space}/{quad_path(aip_uuid)}"
@@ -85,6 +85,8 @@ class S3Location:
             report = FixityReport(False, f"{stored} is missing")
             report.failures["files"]["missing"].append(stored)
             return report
+        except StorageUnavailable:
+            raise
         except Exception as exc:
             raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
         if actual != sha256:
@@ -109,16 +111,17 @@ class S3Location:
         folder ``target``, streamed to disk; returns the local copy."""
         key = stored.removeprefix(f"s3://{self.bucket}/")
         parent, name = key.rsplit("/", 1)
-        objects = self._keys(key + "/") or [key]
         try:
-            for item in objects:
+            for item in self._keys(key + "/") or [key]:
                 local = target / item.removeprefix(parent + "/")
                 local.parent.mkdir(parents=True, exist_ok=True)
                 self.client.download_file(self.bucket, item, str(local))
         except self.client.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise FileNotFoundError(f"{stored} is missing") from exc
-            raise
+            raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
+        except Exception as exc:  # botocore's other errors: S3 unreachable
+            raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
         return target / name
 
     # -- S3 -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from preservation import preflight
 from preservation.errors import StorageUnavailable
+from preservation.notifications import blocks_message, system_label
 from preservation.premis import stable_uuid
 from preservation.settings import Limits
 
@@ -176,21 +177,34 @@ def _tag(value: str) -> str:
     return re.sub(r"[^\w +\-=.:/@]", "_", value)[:256]
 
 
+def split_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key)."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def feedback_logs(client, bucket: str, key: str, verdict: str = "") -> list[str]:
+    """The feedback logs of the upload ``key`` (of one verdict, when given)."""
+    return [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=key + "."
+        )
+        for item in page.get("Contents", [])
+        if (m := FEEDBACK.match(item["Key"]))
+        and m["key"] == key
+        and (not verdict or m["verdict"] == verdict)
+    ]
+
+
 def after_storage(client, url: str, policy: str) -> str:
     """Apply the source policy to the upload at ``url`` (its AIP is verified in storage):
     "delete" removes it and its feedback logs, "keep" tags it so the weekly monitor leaves
     it, "monitor" does nothing (the monitor deletes it). Returns what was done."""
-    bucket, _, key = url.removeprefix("s3://").partition("/")
+    bucket, key = split_url(url)
     try:
         if policy == "delete":
-            logs = [
-                item["Key"]
-                for page in client.get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, Prefix=key + "."
-                )
-                for item in page.get("Contents", [])
-                if (m := FEEDBACK.match(item["Key"])) and m["key"] == key
-            ]
+            logs = feedback_logs(client, bucket, key)
             for target in [key, *logs]:  # deleting what is gone already is fine (a retry)
                 client.delete_object(Bucket=bucket, Key=target)
             return f"deleted {url} and {len(logs)} feedback log(s)"
@@ -213,28 +227,20 @@ def failure_alert(
     source: str, stage: str, reason: str, log_url: str, system: str, environment: str = ""
 ) -> dict:
     """The Slack message for a transfer that failed after acceptance."""
-    where = system if environment in ("", "prod", "production") else f"{system} ({environment})"
-    text = (
-        f"🚨 *A transfer failed in {where}*\n"
-        f"*Package:* {source}\n*Stage:* {stage}\n*Reason:* {reason[:2000]}\n"
-        f"<{log_url}|Task log in Airflow>"
+    return blocks_message(
+        [
+            f"🚨 *A transfer failed in {system_label(system, environment)}*\n"
+            f"*Package:* {source}\n*Stage:* {stage}\n*Reason:* {reason[:2000]}\n"
+            f"<{log_url}|Task log in Airflow>"
+        ]
     )
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
 
 def note_failure(client, url: str, etag: str, stage: str, reason: str) -> str | None:
     """Add to the upload's feedback log that its transfer failed after acceptance (once);
     returns the log's key, None when the upload has no log of its own."""
-    bucket, _, key = url.removeprefix("s3://").partition("/")
-    logs = [
-        item["Key"]
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=key + "."
-        )
-        for item in page.get("Contents", [])
-        if (m := FEEDBACK.match(item["Key"])) and m["key"] == key and m["verdict"] == "success"
-    ]
-    for log_key in sorted(logs, reverse=True):
+    bucket, key = split_url(url)
+    for log_key in sorted(feedback_logs(client, bucket, key, "success"), reverse=True):
         head = client.head_object(Bucket=bucket, Key=log_key)
         if head.get("Metadata", {}).get(SOURCE_ETAG) not in (None, _etag(etag)):
             continue

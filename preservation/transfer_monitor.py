@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from preservation.aip_index import Index
 from preservation.errors import StorageUnavailable
+from preservation.notifications import blocks_message, is_production, system_label
 from preservation.transfer_bucket import FEEDBACK, KEEP_TAG, Upload
 
 NAME = "Transfer monitor"
@@ -122,29 +123,21 @@ def delete_confirmed(client, bucket: str, report: MonitorReport) -> int:
 def slack_message(report: MonitorReport, system: str, environment: str = "") -> dict:
     """The Slack message (``text`` and Block Kit ``blocks``) in Wellcome's wording; the
     environment is named when it is not production."""
-    production = environment in ("", "prod", "production")
-    name = system if production else f"{system} ({environment})"
+    name = system_label(system, environment)
     if not report.stored and not report.not_stored:
-        text = f"Nothing happened in {name}."
-        return {"text": text, "blocks": [_section(text)]}
-    blocks = [_section(f"Here’s what happened in {name} in the last {LOOKBACK_DAYS} days:")]
+        return blocks_message([f"Nothing happened in {name}."])
+    texts = [f"Here’s what happened in {name} in the last {LOOKBACK_DAYS} days:"]
     if report.not_stored:
-        icon = "🚨" if production else "⚠️"
+        icon = "🚨" if is_production(environment) else "⚠️"
         lines = [
             f"- {line.key} (`{line.transfer_id}`)"
             + (" — still processing" if line.in_flight else "")
             for line in report.not_stored
         ]
-        blocks.append(
-            _section(
-                f"{icon} *These packages didn’t get stored successfully:*\n" + "\n".join(lines)
-            )
+        texts.append(
+            f"{icon} *These packages didn’t get stored successfully:*\n" + "\n".join(lines)
         )
     if report.stored:
         lines = [f"- {line.key}" for line in report.stored]
-        blocks.append(_section("These packages were stored successfully:\n" + "\n".join(lines)))
-    return {"text": "\n\n".join(b["text"]["text"] for b in blocks), "blocks": blocks}
-
-
-def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+        texts.append("These packages were stored successfully:\n" + "\n".join(lines))
+    return blocks_message(texts)

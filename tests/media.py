@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tempfile
+import zipfile
 from functools import cache
 from pathlib import Path
 
@@ -139,3 +140,12 @@ def text_image() -> bytes:
         "-dFIXEDMEDIA",
         suffix=".png",
     )
+
+
+def zip_bytes(entries: dict[str, str]) -> bytes:
+    """A zip holding ``entries`` (name -> text), in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in entries.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()

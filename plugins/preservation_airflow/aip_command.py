@@ -16,19 +16,13 @@ import sys
 
 def main(argv: list[str]) -> int:
     from preservation import aip_catalog
-    from preservation.locations import open_location
     from preservation.settings import load_settings
+    from preservation_airflow.storage import aip_store
 
-    def client():
-        # Only for an s3:// store: a local one needs no Airflow at all.
-        from preservation_airflow.transfer_bucket import s3_client
-
-        return s3_client(os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default"))
-
-    settings = load_settings()
+    conn_id = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
     # Airflow logs to stdout; the command's output (JSON for scripts) must be alone there.
     with contextlib.redirect_stdout(sys.stderr):
-        location = open_location(settings.aip_store_url, settings.aip_store, client)
+        location = aip_store(load_settings(), conn_id)
         code, output = aip_catalog.command(location, **json.loads(argv[0]))
     print(output)
     return code

@@ -14,17 +14,12 @@ from collections.abc import Sequence
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-INGEST_DAG = "transfer_ingest"
-
 
 def aip_store(aws_conn_id: str):
-    """The deployment's main AIP location (its index answers "is it stored")."""
-    from preservation.locations import open_location
     from preservation.settings import load_settings
-    from preservation_airflow.transfer_bucket import s3_client
+    from preservation_airflow import storage
 
-    settings = load_settings()
-    return open_location(settings.aip_store_url, settings.aip_store, lambda: s3_client(aws_conn_id))
+    return storage.aip_store(load_settings(), aws_conn_id)
 
 
 class SurveyTransfersOperator(BaseOperator):
@@ -38,7 +33,7 @@ class SurveyTransfersOperator(BaseOperator):
 
     def execute(self, context):
         from preservation import transfer_monitor
-        from preservation_airflow.transfer_bucket import s3_client
+        from preservation_airflow.transfer_bucket import INGEST_DAG, s3_client
 
         ti = context["ti"]
 
@@ -129,8 +124,9 @@ class FixityAuditOperator(BaseOperator):
 
         settings = load_settings()
         location = aip_store(self.aws_conn_id)
-        records = fixity_audit.due(location, self.period_days, self.interval_days)
-        deep = fixity_audit.choose_deep(location, records, self.deep_share)
+        checked = fixity_audit.last_checks(location)  # one listing of the results for both
+        records = fixity_audit.due(location, self.period_days, self.interval_days, None, checked)
+        deep = fixity_audit.choose_deep(location, records, self.deep_share, checked)
 
         def check(record):
             audited = fixity_audit.audit(

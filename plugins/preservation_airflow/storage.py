@@ -23,35 +23,50 @@ def _space(package) -> str:
     return space_for(identifier, kind, package.settings.test_identifier_prefix)
 
 
-def _client(context):
-    from preservation_airflow.transfer_bucket import conn_id_for, s3_client
+def client_factory(aws_conn_id: str):
+    """Builds an S3 client for the connection when a location needs one (never at parse
+    time, never for a local location)."""
 
-    conn_id = conn_id_for(context)
-    return lambda: s3_client(conn_id)
+    def client():
+        from preservation_airflow.transfer_bucket import s3_client
+
+        return s3_client(aws_conn_id)
+
+    return client
+
+
+def aip_store(settings, aws_conn_id: str, space: str = ""):
+    """The deployment's main AIP location (its index answers "is it stored")."""
+    from preservation.locations import open_location
+
+    return open_location(
+        settings.aip_store_url, settings.aip_store, client_factory(aws_conn_id), space
+    )
 
 
 def aip_location(package, context):
-    """The main AIP location of this run."""
-    from preservation.locations import open_location
+    """The main AIP location of this run, writing into the space its AIP belongs to."""
+    from preservation_airflow.transfer_bucket import conn_id_for
 
-    settings = package.settings
-    return open_location(
-        settings.aip_store_url, settings.aip_store, _client(context), _space(package)
-    )
+    return aip_store(package.settings, conn_id_for(context), _space(package))
 
 
 def location_kwargs(service: str, package, context, source: str) -> dict:
     """The locations (and the source upload) a storage stage works on."""
     from preservation.locations import open_location
+    from preservation_airflow.transfer_bucket import conn_id_for
 
     settings = package.settings
-    client, space = _client(context), _space(package)
-    replicas = [open_location(u, None, client, space) for u in settings.aip_replica_urls]
+    conn_id, space = conn_id_for(context), _space(package)
+    client = client_factory(conn_id)
     if service == "store_dip":
         return {
             "location": open_location(settings.dip_store_url, settings.dip_store, client, space)
         }
-    kwargs = {"location": aip_location(package, context), "replicas": replicas}
+    kwargs = {
+        "location": aip_store(settings, conn_id, space),
+        "replicas": [open_location(u, None, client, space) for u in settings.aip_replica_urls],
+    }
     if service == "clean_up":
         kwargs |= {"source": source, "source_client": client}
     return kwargs

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
-import zipfile
 from collections import Counter
 
 import pytest
@@ -14,6 +12,7 @@ from lxml import etree
 from preservation import generate_aip_mets
 from preservation.errors import PackageRejected
 from tests.conftest import run_stage
+from tests.media import zip_bytes
 
 NS = {
     "mets": "http://www.loc.gov/METS/",
@@ -37,14 +36,6 @@ RIGHTS_CSV = (
 )
 
 
-def _zip(members: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in members.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def aip(make_transfer, new_package, run_until):
     """A package run up to generate_aip_mets: a renamed file, a folder, an empty folder,
@@ -54,7 +45,7 @@ def aip(make_transfer, new_package, run_until):
             "a b.txt": "hello",
             "sub/plain.txt": "plain",
             "empty": None,
-            "pack.zip": _zip({"inner/one.txt": "one", "two.txt": "two"}),
+            "pack.zip": zip_bytes({"inner/one.txt": "one", "two.txt": "two"}),
         },
         metadata={"metadata.csv": METADATA_CSV, "rights.csv": RIGHTS_CSV},
     )

@@ -1,20 +1,13 @@
 """The transfer bucket on moto's S3 server: new uploads, feedback logs, tags."""
 
-import io
 import time
-import zipfile
 
 from preservation import transfer_bucket
 from preservation.settings import Limits
 from tests.conftest import CATALOGUED_CSV
+from tests.media import zip_bytes
 
-
-def package(entries: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in entries.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
+package = zip_bytes
 
 
 GOOD = package({"a.txt": "a", "metadata/metadata.csv": CATALOGUED_CSV})
