@@ -96,3 +96,15 @@ def test_every_aip_is_checked_within_the_period_with_the_work_spread_over_runs(t
             location.index.records.put_new(f"fixity/{record.aip_uuid}/{stamp}-package.json", b"{}")
             checked_on[record.aip_uuid] = now
     assert len(checked_on) == 9  # all nine within the period, none twice
+
+
+def test_a_deep_check_of_a_package_gone_from_storage_reports_it_missing(package_until, tmp_path):
+    package = package_until(FILES, "prepare_aip", metadata={"metadata.csv": METADATA})
+    package.config = dataclasses.replace(package.config, compression="7z-lzma", compression_level=1)
+    compress_aip.run(package)
+    location = LocalLocation(tmp_path / "store")
+    stored = Path(store_aip.run(package, location).aip_path)
+    stored.unlink()
+    [result] = audit_all(location, deep=True)
+    assert result["success"] is False
+    assert result["failures"]["files"]["missing"] == [str(stored)]

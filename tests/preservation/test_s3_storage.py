@@ -100,3 +100,17 @@ def test_the_index_finds_versions_of_an_identifier_newest_first(location, packag
     assert [(v.aip_uuid, v.version) for v in versions] == [(OTHER, 2), (AIP, 1)]
     assert location.index.transfer_stored("transfer-1").aip_uuid == AIP
     assert location.index.transfer_stored("transfer-3") is None
+
+
+def test_reading_from_an_unreachable_s3_is_a_system_fault_naming_the_object(tmp_path):
+    import boto3
+
+    from preservation.errors import StorageUnavailable
+
+    unreachable = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+    location = S3Location(unreachable, "aips", "aips")
+    url = f"s3://aips/aips/born-digital/x/Papers-{AIP}.7z"
+    with pytest.raises(StorageUnavailable, match=f"Cannot read {url}"):
+        location.download(url, tmp_path)
+    with pytest.raises(StorageUnavailable, match=f"Cannot read {url}"):
+        location.verify(url, None)
