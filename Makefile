@@ -11,9 +11,11 @@ APT_PACKAGES := clamav clamav-daemon p7zip-full libimage-exiftool-perl mediainfo
 	imagemagick ghostscript qpdf mediaconch tesseract-ocr tesseract-ocr-eng \
 	libreoffice-writer-nogui libreoffice-calc-nogui fonts-dejavu-core
 TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf mediaconch \
-	tesseract soffice
+	tesseract soffice docker-compose
+# The tests validate docker-compose.yaml with Debian's Compose client (no engine needed).
+TEST_APT_PACKAGES := docker-compose
 
-.PHONY: install tools venv demo test run lint bench clean
+.PHONY: install tools venv demo test run cluster-up cluster-down lint bench clean
 
 install: tools venv
 
@@ -22,7 +24,7 @@ tools:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing $(APT_PACKAGES) (missing:$$missing)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) $(TEST_APT_PACKAGES); \
 	fi
 
 venv: $(VENV)/.installed
@@ -55,6 +57,15 @@ test: install
 run: install
 	@$(CLAMAV_FALLBACK) AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
 	  $(BIN)/preservation airflow standalone
+
+# The distributed deployment (docker-compose.yaml's components) as native processes:
+# Airflow on this machine's PostgreSQL and Redis with the Celery executor, two Celery
+# workers and moto's S3 server, under var/cluster. `make cluster-down` stops it.
+cluster-up: install
+	@$(CLAMAV_FALLBACK) $(BIN)/preservation cluster up --home $(PRESERVATION_HOME)/cluster
+
+cluster-down:
+	$(BIN)/preservation cluster down --home $(PRESERVATION_HOME)/cluster
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

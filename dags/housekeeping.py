@@ -8,7 +8,9 @@ Daily (`PRESERVATION_HOUSEKEEPING_SCHEDULE`, `@daily`):
   removed here.
 * **Clear old runs from the dashboard**: Airflow's own `airflow db clean` removes run
   history (runs, task instances, XComs, logs' index) older than
-  `PRESERVATION_KEEP_HISTORY_DAYS` (90) days.
+  `PRESERVATION_KEEP_HISTORY_DAYS` (90) days. On Celery workers this needs
+  `PRESERVATION_METADATA_DB` (the metadata database's URL): Airflow keeps task code away
+  from its database otherwise.
 """
 
 from __future__ import annotations
@@ -47,7 +49,16 @@ def housekeeping():
         task_id="clear_old_runs",
         task_display_name="Clear old runs from the dashboard",
         params={"keep_days": KEEP_HISTORY_DAYS},
+        # Airflow keeps tasks away from its metadata database (their
+        # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is "airflow-db-not-allowed:///" on a worker),
+        # so `airflow db clean` is given the URL explicitly: PRESERVATION_METADATA_DB.
         bash_command=(
+            'db="${PRESERVATION_METADATA_DB:-$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}"; '
+            'case "$db" in airflow-db-not-allowed*) '
+            'echo "Cannot clear old runs: Airflow keeps tasks away from its metadata '
+            "database. Set PRESERVATION_METADATA_DB on the workers to the database URL "
+            '(as AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)." >&2; exit 1;; esac; '
+            'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$db" '
             "airflow db clean --yes --skip-archive "
             "--tables dag_run,task_instance,xcom,log,job,asset_event "
             "--clean-before-timestamp "

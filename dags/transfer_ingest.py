@@ -16,7 +16,8 @@ Processing configurations: `default`, `automated`, `born_digital`, `b_dig_access
 nothing to do (no checksum files, no packages to extract, uncompressed AIP), show as
 **skipped**. Characterization, validation, normalization and transcription are mapped
 over chunks of files (`PRESERVATION_CHUNK_FILES` per chunk, at most 64), so the workers
-share a large transfer; a file whose tool fails gets a failed event and the run goes on.
+share a large transfer (on the queue `PRESERVATION_HEAVY_QUEUE` when it is set); a file
+whose tool fails gets a failed event and the run goes on.
 Access copies and thumbnails become a DIP stored beside the AIP. A verdict on the
 package (invalid layout, virus, checksum mismatch) fails the run at once with the reason
 in the task log and in the XCom `failure_reason`; a system fault is retried.
@@ -40,10 +41,15 @@ def stage(service: str, name: str, **kwargs) -> MicroServiceOperator:
     return MicroServiceOperator(task_id=service, service=service, task_display_name=name, **kwargs)
 
 
+# The per-file stages go to a queue of their own when one is named, so a deployment can
+# give them workers (and per-worker concurrency) of their own.
+HEAVY = {"queue": q} if (q := os.environ.get("PRESERVATION_HEAVY_QUEUE")) else {}
+
+
 def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
     """A per-file micro-service, one mapped task instance per chunk of files."""
     return MicroServiceOperator.partial(
-        task_id=service, service=service, task_display_name=name
+        task_id=service, service=service, task_display_name=name, **HEAVY
     ).expand(chunk=chunks.output)
 
 

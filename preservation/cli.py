@@ -166,6 +166,52 @@ def aip(args: argparse.Namespace) -> int:
     ).returncode
 
 
+def cluster(args: argparse.Namespace) -> int:
+    from preservation import cluster as native
+
+    home = Path(args.home)
+    try:
+        if args.action == "up":
+            extra = dict(item.split("=", 1) for item in args.env)
+            started = native.up(
+                home,
+                name=args.name,
+                workers=args.workers,
+                api_port=args.api_port,
+                s3_endpoint=args.s3_endpoint,
+                s3_credentials=(
+                    os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                    os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                ),
+                retry_delay=args.retry_delay,
+                extra_env=extra,
+            )
+            site = started.site
+            print(f"Airflow UI and API: {site.api_url}  (logs: {started.logs})")
+            print(
+                f"Upload transfers to s3://{site.transfer_bucket}/born-digital/ at "
+                f"{site.s3_endpoint}; AIPs go to {site.aip_store}"
+            )
+            print(
+                f"Workers: {', '.join(started.worker_names())} on queues "
+                f"{site.default_queue},{site.heavy_queue}"
+            )
+            print(f"Stop with: preservation cluster down --home {home}")
+        elif args.action == "down":
+            killed = native.down(home, drop=args.drop)
+            print(
+                "Stopped"
+                + (f" (killed after the grace period: {', '.join(killed)})" if killed else "")
+            )
+        else:
+            for component, state in native.status(home).items():
+                print(f"{component:24} {state}")
+    except native.ClusterError as exc:
+        print(f"preservation cluster {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="preservation", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +279,25 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("reference", help="AIP UUID, or identifier (newest version)")
     fetch.add_argument("--version", type=int, help="this version of the identifier")
     fetch.add_argument("-o", "--output", required=True, help="folder to fetch into")
+    nodes = commands.add_parser(
+        "cluster",
+        help="the distributed deployment (Celery, PostgreSQL, Redis, S3) as native processes",
+    )
+    nodes.set_defaults(handler=cluster)
+    node_actions = nodes.add_subparsers(dest="action", required=True)
+    for action, text in (("up", "start it"), ("down", "stop it"), ("status", "its processes")):
+        sub = node_actions.add_parser(action, help=text)
+        sub.add_argument("--home", default="var/cluster", help="the cluster's folder")
+    start, stop = node_actions.choices["up"], node_actions.choices["down"]
+    start.add_argument("--name", default="preservation", help="database, queue, bucket names")
+    start.add_argument("--workers", type=int, default=2, help="Celery workers (default 2)")
+    start.add_argument("--api-port", type=int, default=8080)
+    start.add_argument("--s3-endpoint", default="", help="S3 to use (default: start moto's)")
+    start.add_argument("--retry-delay", type=int, default=60, help="seconds before a retry")
+    start.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment"
+    )
+    stop.add_argument("--drop", action="store_true", help="also drop its database and queues")
     args = parser.parse_args(argv)
     return args.handler(args)
 

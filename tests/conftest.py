@@ -322,16 +322,20 @@ def slack(monkeypatch):
     recorder.close()
 
 
-@pytest.fixture
-def sns_queue(s3, moto_endpoint, monkeypatch):
-    """An SNS topic on moto's server with an SQS queue subscribed (raw delivery), set as
-    ``PRESERVATION_SNS_TOPIC_ARN``; returns a function reading what was published."""
+def sns_subscription(moto_endpoint: str):
+    """An SNS topic on moto's server with an SQS queue subscribed (raw delivery); returns
+    a function reading (and consuming) what was published, with ``.topic`` its ARN."""
     import json
 
     import boto3
 
-    sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    options = {
+        "endpoint_url": moto_endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    sns, sqs = boto3.client("sns", **options), boto3.client("sqs", **options)
     name = f"stored-{uuid.uuid4().hex[:8]}"
     topic = sns.create_topic(Name=name)["TopicArn"]
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -344,7 +348,6 @@ def sns_queue(s3, moto_endpoint, monkeypatch):
         Endpoint=queue_arn,
         Attributes={"RawMessageDelivery": "true"},
     )
-    monkeypatch.setenv("PRESERVATION_SNS_TOPIC_ARN", topic)
 
     def published() -> list[dict]:
         messages = []
@@ -360,4 +363,12 @@ def sns_queue(s3, moto_endpoint, monkeypatch):
 
     published.sns = sns
     published.topic = topic
+    return published
+
+
+@pytest.fixture
+def sns_queue(s3, moto_endpoint, monkeypatch):
+    """An SNS subscription (:func:`sns_subscription`) set as ``PRESERVATION_SNS_TOPIC_ARN``."""
+    published = sns_subscription(moto_endpoint)
+    monkeypatch.setenv("PRESERVATION_SNS_TOPIC_ARN", published.topic)
     return published

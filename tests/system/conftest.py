@@ -1,14 +1,14 @@
-"""The production topology as native processes: Airflow on the machine's PostgreSQL, the
-Celery executor on its Redis, ``airflow api-server``, ``scheduler``, ``dag-processor``,
-``triggerer`` and ``celery worker`` as subprocesses of the test session, and S3 (moto's
-server, through the Airflow connection) as the transfer bucket and the AIP store.
+"""The production topology as native processes, started as a platform engineer would
+without Docker: ``preservation cluster up`` (:mod:`preservation.cluster`, the components
+of ``docker-compose.yaml``) on the machine's PostgreSQL and Redis, with the Celery
+executor, two Celery workers, the api-server, scheduler, dag-processor and triggerer, and
+S3 (moto's server, through the Airflow connection) as the transfer bucket and AIP store.
 
-One cluster per test session: a fresh PostgreSQL database (dropped at the end), a Celery
-queue of its own on the Redis broker (so concurrent sessions on the same machine never
-take each other's tasks), a tmp ``AIRFLOW_HOME`` and ``PRESERVATION_HOME``. Each process
-runs in its own process group, logs to a file under the session's tmp folder, and is
-terminated with its children at teardown; the logs' tails are attached to a failing
-test's report.
+One cluster per test session, named for the session: its own PostgreSQL database, Celery
+queues and buckets (so concurrent sessions on the same machine never take each other's
+tasks), under the session's tmp folder. ``preservation cluster down --drop`` stops it at
+the end, and the session checks that no process of it is left. The components' logs'
+tails are attached to a failing test's report.
 """
 
 from __future__ import annotations
@@ -17,31 +17,24 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
 import pytest
 
+from preservation import cluster as native_cluster
+from tests.conftest import sns_subscription
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 5
 DAG_ID = "transfer_ingest"
 WATCHER_ID = "transfer_watcher"
 FINISHED = ("success", "failed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tail(path: Path, lines: int = 60) -> str:
@@ -51,18 +44,40 @@ def tail(path: Path, lines: int = 60) -> str:
 
 
 @dataclass
-class Cluster:
-    """A running Airflow deployment: its environment, database, queue and processes."""
+class SystemCluster:
+    """Test helpers around a running native cluster (:class:`preservation.cluster.Cluster`)."""
 
-    env: dict[str, str]
-    database: str
-    queue: str
-    airflow_home: Path
-    preservation_home: Path
-    logs: Path
-    bucket: str
-    s3_endpoint: str
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    native: native_cluster.Cluster
+    sns: object  # reads what SNS published (tests.conftest.sns_subscription)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.native.env
+
+    @property
+    def database(self) -> str:
+        return self.native.database
+
+    @property
+    def queue(self) -> str:
+        return self.native.site.default_queue
+
+    @property
+    def heavy_queue(self) -> str:
+        return self.native.site.heavy_queue
+
+    @property
+    def bucket(self) -> str:
+        """The transfer bucket."""
+        return self.native.site.transfer_bucket
+
+    @property
+    def aip_bucket(self) -> str:
+        return self.native.site.aip_store.split("/")[2]
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.native.airflow_home
 
     def s3(self):
         """A boto3 client on the deployment's S3 (moto's server)."""
@@ -70,11 +85,16 @@ class Cluster:
 
         return boto3.client(
             "s3",
-            endpoint_url=self.s3_endpoint,
+            endpoint_url=self.native.site.s3_endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    def aip_location(self):
+        from preservation.s3_storage import S3Location
+
+        return S3Location(self.s3(), self.aip_bucket, "aips")
 
     # -- processes -------------------------------------------------------------------
     def airflow(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -87,52 +107,18 @@ class Cluster:
             timeout=timeout,
         )
 
-    def start(self, name: str, *args: str) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(
-            [str(BIN / "airflow"), *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # own process group: teardown ends its children too
-        )
-        log.close()
-
     def check_alive(self) -> None:
-        dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
-        if dead:
-            raise RuntimeError(f"Airflow processes exited: {dead}\n{self.report()}")
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 30
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # Children (gunicorn/uvicorn workers, Celery pool, task supervisors) too.
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(timeout=10)
+        self.native.check_alive()
 
     def log(self, name: str) -> str:
-        path = self.logs / f"{name}.log"
+        path = self.native.logs / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def report(self, lines: int = 60) -> str:
-        parts = [f"logs kept in {self.logs} (task logs in {self.airflow_home / 'logs'})"]
-        for name in self.processes:
-            parts.append(f"----- {name} (last {lines} lines) -----")
-            parts.append(tail(self.logs / f"{name}.log", lines))
+        parts = [f"logs kept in {self.native.logs} (task logs in {self.airflow_home / 'logs'})"]
+        for path in sorted(self.native.logs.glob("*.log")):
+            parts.append(f"----- {path.stem} (last {lines} lines) -----")
+            parts.append(tail(path, lines))
         return "\n".join(parts)
 
     # -- metadata database -----------------------------------------------------------
@@ -177,6 +163,28 @@ class Cluster:
             output, _ = process.communicate(timeout=120)
             assert process.returncode == 0, f"trigger {run_id} failed:\n{output}"
 
+    def watch(self) -> None:
+        """Start a transfer_watcher run by hand (as its schedule would) and wait until
+        every watcher run has finished."""
+        self.unpause(WATCHER_ID)
+        done = self.airflow("dags", "trigger", WATCHER_ID)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+        def all_finished():
+            sql = "SELECT state FROM dag_run WHERE dag_id = %s"
+            states = [s for (s,) in self.query(sql, (WATCHER_ID,))]
+            return states and all(s in (*FINISHED, "skipped") for s in states)
+
+        self.wait_for("the transfer_watcher runs", all_finished, timeout=240)
+
+    def ingest_runs_for(self, url: str) -> dict[str, str]:
+        """run id -> state of the transfer_ingest runs started for an upload."""
+        rows = self.query(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND conf::text LIKE %s",
+            (DAG_ID, f'%"{url}"%'),
+        )
+        return dict(rows)
+
     def run_states(self, run_ids) -> dict[str, str]:
         rows = self.query(
             "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND run_id = ANY(%s)",
@@ -214,134 +222,56 @@ class Cluster:
         )
         return {(run, task): value for run, task, value in rows}
 
-    def celery_workloads(self) -> dict[str, str]:
-        """Celery task id -> the workload the worker logged when it picked that task up."""
-        found = re.finditer(
-            r"\[([0-9a-f-]{36})\] Executing workload in Celery: (.*)", self.log("celery-worker")
-        )
-        return {match[1]: match[2] for match in found}
+    def celery_workloads(self, worker: str | None = None) -> dict[str, str]:
+        """Celery task id -> the workload a worker (default: any) logged when it picked
+        that task up."""
+        workers = [worker] if worker else self.native.worker_names()
+        pattern = re.compile(r"\[([0-9a-f-]{36})\] Executing workload in Celery: (.*)")
+        return {
+            match[1]: match[2] for name in workers for match in pattern.finditer(self.log(name))
+        }
 
     def celery_results(self) -> dict[str, str]:
         """Celery task id -> status, as the worker wrote them to the result backend."""
         return dict(self.query("SELECT task_id, status FROM celery_taskmeta"))
 
 
-def psql_admin(*command: str) -> None:
-    subprocess.run(
-        [*command, "-h", PG["host"], "-p", str(PG["port"]), "-U", PG["user"]],
-        check=True,
+def preservation_cli(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [str(BIN / "preservation"), *args],
         capture_output=True,
-        timeout=60,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=REPO,
     )
-
-
-def delete_queue_keys(queue: str) -> None:
-    """Remove this session's Celery queue (and kombu's bindings of it) from Redis."""
-    import redis
-
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
-    try:
-        keys = list(client.scan_iter(f"*{queue}*"))  # the name is unique to the session
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    assert done.returncode == 0, f"preservation {' '.join(args)}:\n{done.stdout}{done.stderr}"
+    return done.stdout
 
 
 @pytest.fixture(scope="session")
 def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
     tag = secrets.token_hex(4)
-    bucket = f"systest-{tag}"
-    root = tmp_path_factory.mktemp("celery-postgres")
-    database = f"airflow_systest_{tag}"
-    queue = f"preservation_systest_{tag}"
-    port = free_port()
-    airflow_home = root / "airflow-home"
-    preservation_home = root / "preservation-home"
-    logs = root / "process-logs"
-    for folder in (airflow_home, preservation_home, logs):
-        folder.mkdir()
-
+    home = tmp_path_factory.mktemp("cluster")
+    sns = sns_subscription(moto_endpoint)
+    settings = {
+        "PRESERVATION_TASK_RETRIES": "2",
+        "PRESERVATION_WORKERS": "2",
+        "CLAMAV_DATABASE": str(clamav_database),
+        "CLAMD_SOCKET": str(home / "no-clamd.sock"),
+        "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+        # The tests start the watcher's runs themselves.
+        "PRESERVATION_WATCH_MINUTES": "1440",
+        "PRESERVATION_SNS_TOPIC_ARN": sns.topic,
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PRESERVATION_"))}
-    plugins = REPO / "plugins"
-    pythonpath = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    pg = f"{PG['user']}@{PG['host']}:{PG['port']}/{database}"
-    env.update(
-        {
-            "PATH": os.pathsep.join([str(BIN), env.get("PATH", "/usr/bin:/bin")]),
-            "PYTHONPATH": os.pathsep.join([str(plugins), *pythonpath]),
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{pg}",
-            "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{pg}",
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-            "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
-            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-            # The task supervisor notices a finished task at its next wake-up, at most one
-            # heartbeat interval later (default 5 s): 1 s keeps 15 tasks from idling 75 s.
-            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-            # Every component that signs or checks the Task SDK's tokens must share these.
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-            "PRESERVATION_HOME": str(preservation_home),
-            "PRESERVATION_TASK_RETRIES": "2",
-            "PRESERVATION_RETRY_DELAY": "5",
-            "PRESERVATION_WORKERS": "2",
-            "CLAMAV_DATABASE": str(clamav_database),
-            "CLAMD_SOCKET": str(root / "no-clamd.sock"),
-            # S3 (moto's server) through the Airflow connection, as in production: the
-            # transfer bucket the watcher looks at, and the AIP store.
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "testing",
-                    "password": "testing",
-                    "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
-                }
-            ),
-            "PRESERVATION_TRANSFER_BUCKET": bucket,
-            "PRESERVATION_AIP_STORE": f"s3://{bucket}/aips",
-            "PRESERVATION_WATCH_MINUTES": "1440",
-        }
-    )
-    cluster = Cluster(
-        env, database, queue, airflow_home, preservation_home, logs, bucket, moto_endpoint
-    )
-    cluster.s3().create_bucket(Bucket=bucket)
-
-    psql_admin("createdb", database)
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    up = ["cluster", "up", "--home", str(home), "--name", f"systest_{tag}", "--workers", "2"]
+    up += ["--api-port", str(native_cluster.free_port()), "--s3-endpoint", moto_endpoint]
+    up += ["--retry-delay", "5", *(f"--env={k}={v}" for k, v in settings.items())]
     try:
-        migrate = cluster.airflow("db", "migrate", timeout=300)
-        (logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
-        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-
-        cluster.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port))
-        cluster.start("dag-processor", "dag-processor")
-        cluster.start("scheduler", "scheduler", "--skip-serve-logs")
-        cluster.start("triggerer", "triggerer", "--skip-serve-logs")
-        cluster.start(
-            "celery-worker",
-            *("celery", "worker", "--concurrency", "2", "--queues", queue),
-            *("--celery-hostname", f"systest-{tag}@%h", "--skip-serve-logs"),
-            *("--without-gossip", "--without-mingle"),
-        )
-
-        def api_healthy():
-            try:
-                url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        cluster.wait_for("the api-server", api_healthy, timeout=120)
+        preservation_cli(*up, env=env)
+        cluster = SystemCluster(native_cluster.Cluster.load(home), sns)
         for dag_id in (DAG_ID, WATCHER_ID):
             cluster.wait_for(
                 f"the dag-processor to serialize {dag_id}",
@@ -350,18 +280,13 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
                 ),
                 timeout=120,
             )
-        cluster.wait_for(
-            "the Celery worker",
-            lambda: " ready." in cluster.log("celery-worker"),
-            timeout=120,
-        )
         yield cluster
     finally:
-        cluster.stop()
-        try:
-            delete_queue_keys(queue)
-        finally:
-            psql_admin("dropdb", "--if-exists", "--force", database)
+        state = native_cluster.Cluster.load(home) if (home / "cluster.json").exists() else None
+        if state is not None:
+            preservation_cli("cluster", "down", "--home", str(home), "--drop", env=env)
+            # A clean stop: nothing of the cluster runs on.
+            assert state.group_members() == [], "processes left after cluster down"
 
 
 @pytest.hookimpl(wrapper=True)

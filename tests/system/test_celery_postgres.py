@@ -12,12 +12,11 @@ import pytest
 from tests.conftest import EICAR, STAGES
 
 pytestmark = pytest.mark.system
+PER_FILE = ("characterize_files", "validate_files", "normalize_files", "transcribe_files")
 
 
 def stored_aips(cluster) -> list:
-    from preservation.s3_storage import S3Location
-
-    return S3Location(cluster.s3(), cluster.bucket, "aips").index.all()
+    return cluster.aip_location().index.all()
 
 
 def test_transfer_ingest_runs_on_celery_workers_with_postgres(
@@ -52,14 +51,12 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(
     assert tasks["store_aip"]["state"] == "success"
 
     # The AIP: an uncompressed bag in UUID quad directories in the S3 AIP store.
-    from preservation.s3_storage import S3Location
-
     [record] = stored_aips(cluster)
     aip_uuid = record.aip_uuid
     quads = record.key.split("/")[2:10]
     assert record.key.startswith("aips/born-digital/")
     assert quads == [uuid.UUID(aip_uuid).hex[i : i + 4] for i in range(0, 32, 4)]
-    location = S3Location(cluster.s3(), cluster.bucket, "aips")
+    location = cluster.aip_location()
     bag_dir = location.download(location.url(record), tmp_path)
     assert bag_dir.name == f"PP_MDM-{aip_uuid}"
     bag = bagit.Bag(str(bag_dir))
@@ -76,9 +73,10 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(
     assert "objects/docs/invoice.com: Eicar-Test-Signature" in reason
     assert stored_aips(cluster) == [record]  # nothing stored for it
 
-    # Every task that ran went through Celery: sent to this session's queue under a Celery
-    # task id, which the worker logged when it picked the workload up and wrote to the
-    # result backend (PostgreSQL's celery_taskmeta) when it finished.
+    # Every task that ran went through Celery: sent to this session's queue (the per-file
+    # stages to its heavy queue) under a Celery task id, which a worker logged when it
+    # picked the workload up and wrote to the result backend (PostgreSQL's
+    # celery_taskmeta) when it finished.
     results = cluster.celery_results()
     picked_up = cluster.celery_workloads()
     ran = [
@@ -90,7 +88,8 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(
     assert len(ran) == len(STAGES) + 1 + STAGES.index("scan_for_viruses") + 1
     for run, task, ti in ran:
         celery_id = ti["external_executor_id"]
-        assert ti["queue"] == cluster.queue, (run, task, ti)
+        queue = cluster.heavy_queue if task.split("[")[0] in PER_FILE else cluster.queue
+        assert ti["queue"] == queue, (run, task, ti)
         assert celery_id and results.get(celery_id) == "SUCCESS", (run, task, ti, results)
         workload = picked_up.get(celery_id, "")
         assert f"task_id='{task}'" in workload and f"run_id='{run}'" in workload, (run, task)

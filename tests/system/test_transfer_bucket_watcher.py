@@ -9,37 +9,11 @@ import uuid
 
 import pytest
 
-from preservation.s3_storage import S3Location
 from preservation.transfer_bucket import uploads
 from tests.preservation.test_transfer_bucket import package
-from tests.system.conftest import DAG_ID, FINISHED, WATCHER_ID
+from tests.system.conftest import FINISHED
 
 pytestmark = pytest.mark.system
-
-
-def ingest_runs_for(cluster, url: str) -> dict[str, str]:
-    rows = cluster.query(
-        "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND conf::text LIKE %s",
-        (DAG_ID, f'%"{url}"%'),
-    )
-    return dict(rows)
-
-
-def watch(cluster) -> None:
-    """Start a watcher run by hand (as the schedule would) and wait until every watcher
-    run has finished."""
-    cluster.unpause(WATCHER_ID)
-    done = cluster.airflow("dags", "trigger", WATCHER_ID)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    def all_finished():
-        states = [
-            s
-            for (s,) in cluster.query("SELECT state FROM dag_run WHERE dag_id = %s", (WATCHER_ID,))
-        ]
-        return states and all(s in (*FINISHED, "skipped") for s in states)
-
-    cluster.wait_for("the transfer_watcher runs", all_finished, timeout=240)
 
 
 def test_an_upload_becomes_one_run_and_an_aip_in_its_space_found_by_identifier(
@@ -59,11 +33,11 @@ def test_an_upload_becomes_one_run_and_an_aip_in_its_space_found_by_identifier(
     client.put_object(Bucket=bucket, Key=bad_key, Body=b"not a zip")
     [upload] = [u for u in uploads(client, bucket) if u.key == good_key]
 
-    watch(cluster)
+    cluster.watch()
     states = cluster.wait_for(
         "the transfer_ingest run of the upload",
         lambda: (
-            (r := ingest_runs_for(cluster, upload.url))
+            (r := cluster.ingest_runs_for(upload.url))
             and all(s in FINISHED for s in r.values())
             and r
         ),
@@ -72,15 +46,15 @@ def test_an_upload_becomes_one_run_and_an_aip_in_its_space_found_by_identifier(
     assert states == {upload.run_id: "success"}, cluster.failure_reasons(list(states))
 
     # The same upload seen again by the watcher: no second run.
-    watch(cluster)
-    assert ingest_runs_for(cluster, upload.url) == {upload.run_id: "success"}
-    assert ingest_runs_for(cluster, f"s3://{bucket}/{bad_key}") == {}
+    cluster.watch()
+    assert cluster.ingest_runs_for(upload.url) == {upload.run_id: "success"}
+    assert cluster.ingest_runs_for(f"s3://{bucket}/{bad_key}") == {}
 
     # The AIP is in the born-digital space, found by its identifier.
-    [stored] = S3Location(client, bucket, "aips").index.versions(identifier)
+    location = cluster.aip_location()
+    [stored] = location.index.versions(identifier)
     assert stored.space == "born-digital" and stored.key.startswith("aips/born-digital/")
-    location = S3Location(client, bucket, "aips")
-    assert location.verify(f"s3://{bucket}/{stored.key}", stored.sha256).success
+    assert location.verify(location.url(stored), stored.sha256).success
     # ...and by the transfer id tagged on the upload (what the weekly monitor asks).
     assert location.index.transfer_stored(upload.transfer_id) == stored
 
