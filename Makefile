@@ -70,8 +70,10 @@ cluster-down:
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# Three corpora (small, large, mixed) against the SHA-256 floor and bagit-python, then
+# Airflow's own cost on the native cluster; writes bench/results/<date>.{json,md,png}.
 bench: install
-	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_suite.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -1,8 +1,9 @@
 """In-process commands of the format policy registry, for formats a library handles.
 
-Raster images go through Pillow, PDFs through pikepdf (qpdf), XML through lxml: no
-subprocess per file. Converters take (source, output) and write ``output``; validators
-take (source, None) and return the message of a pass, raising on a failure.
+Raster images go through Pillow, PDFs through pikepdf (qpdf), PCM WAVE through the
+standard library's ``wave``, XML through lxml: no subprocess per file. Converters take
+(source, output) and write ``output``; validators take (source, None) and return the
+message of a pass, raising on a failure.
 """
 
 from __future__ import annotations
@@ -63,6 +64,43 @@ def validate_pdf(source: Path, _output: None = None) -> str:
     if problems:
         raise ValueError("; ".join(str(p) for p in problems))
     return f"PDF {pdf.pdf_version}, {pages} page(s), no structural problems"
+
+
+def validate_wav(source: Path, _output: None = None) -> str:
+    """Read a PCM WAVE file's chunks and every frame with the standard library: a
+    truncated or malformed file raises. WAVE with another codec (ADPCM, float, …) is
+    decoded by FFmpeg instead, as other audio is."""
+    import subprocess
+    import wave
+
+    try:
+        with wave.open(str(source), "rb") as sound:
+            params = sound.getparams()
+            expected = params.nframes * params.nchannels * params.sampwidth
+            read = 0
+            while frames := sound.readframes(1 << 16):
+                read += len(frames)
+    except wave.Error as error:
+        if "unknown format" not in str(error):
+            raise ValueError(f"not a well-formed WAVE file: {error}") from None
+        done = subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        if done.returncode or done.stderr.strip():
+            raise ValueError(done.stderr.strip() or f"ffmpeg exit {done.returncode}") from None
+        return "WAVE (not PCM) decoded by FFmpeg without errors"
+    except EOFError:
+        raise ValueError("truncated WAVE file: a chunk ends early") from None
+    if read != expected:
+        raise ValueError(f"truncated WAVE file: {read} of {expected} bytes of sample data")
+    seconds = params.nframes / params.framerate if params.framerate else 0
+    return (
+        f"PCM WAVE, {params.nchannels} channel(s), {params.sampwidth * 8}-bit, "
+        f"{params.framerate} Hz, {seconds:.1f} s, every frame read"
+    )
 
 
 def validate_xml(source: Path, _output: None = None) -> str:

@@ -29,7 +29,7 @@ def test_valid_files_pass_with_the_tool_and_its_version(package_until):
     tools = {
         "a.png": "Pillow",
         "b.pdf": "pikepdf",
-        "c.wav": "FFmpeg",
+        "c.wav": "Python wave",  # PCM WAVE: read in-process, no FFmpeg per file
         "d.xml": "lxml",
         "e.mkv": "MediaConch",
     }
@@ -45,6 +45,7 @@ def test_damaged_files_fail_with_the_tools_message(package_until):
         "b.pdf": media.BROKEN_PDF,
         "c.xml": "<root><unclosed></root>",
         "d.mp4": media.truncated(media.video(".mp4")),
+        "e.wav": media.truncated(media.wav()),
     }
     package = package_until(files, "validate_files")
     found = events_by_name(package)
