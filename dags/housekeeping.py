@@ -53,12 +53,12 @@ def housekeeping():
         # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is "airflow-db-not-allowed:///" on a worker),
         # so `airflow db clean` is given the URL explicitly: PRESERVATION_METADATA_DB.
         bash_command=(
-            'db="${PRESERVATION_METADATA_DB:-$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}"; '
-            'case "$db" in airflow-db-not-allowed*) '
+            'db="${PRESERVATION_METADATA_DB:-}"; '
+            'case "${db:-${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}}" in airflow-db-not-allowed*) '
             'echo "Cannot clear old runs: Airflow keeps tasks away from its metadata '
             "database. Set PRESERVATION_METADATA_DB on the workers to the database URL "
             '(as AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)." >&2; exit 1;; esac; '
-            'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$db" '
+            'if [ -n "$db" ]; then export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$db"; fi; '
             "airflow db clean --yes --skip-archive "
             "--tables dag_run,task_instance,xcom,log,job,asset_event "
             "--clean-before-timestamp "
