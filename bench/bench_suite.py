@@ -147,9 +147,7 @@ def build_large(root: Path, count: int = 4, size: int = 512 * 2**20, seed: int =
 
 
 def build_mixed(root: Path, files: int = 1000) -> tuple[Path, int]:
-    random.seed(3)
-    transfer, total = bench_ingest.build_mixed_transfer(root / "mixed-work", files)
-    return transfer, total
+    return bench_ingest.build_mixed_transfer(root / "mixed-work", files, seed=3)
 
 
 def _metadata(transfer: Path) -> None:
@@ -162,25 +160,6 @@ NORMALIZE = {"small": False, "large": False, "mixed": True}
 
 
 # -- references -----------------------------------------------------------------------------
-def payload_files(transfer: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in transfer.rglob("*")
-        if p.is_file() and p.relative_to(transfer).parts[0] != "metadata"
-    )
-
-
-def sha256_floor(paths: list[Path]) -> float:
-    """Seconds for one pass of SHA-256 over every file (hashlib, one thread)."""
-    import hashlib
-
-    start = time.perf_counter()
-    for path in paths:
-        with open(path, "rb") as handle:
-            hashlib.file_digest(handle, "sha256")
-    return time.perf_counter() - start
-
-
 def bagit_peer(transfer: Path, scratch: Path, workers: int) -> float:
     """Seconds for bagit-python's make_bag (sha256) + validate on a copy of the payload."""
     import bagit
@@ -203,7 +182,7 @@ def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Pat
 
     os.environ["CLAMAV_DATABASE"] = str(build_test_database(work / "clamav-db"))
     os.environ["CLAMD_SOCKET"] = str(work / "no-clamd.sock")  # clamscan, reproducibly
-    files = payload_files(source)
+    files = bench_ingest.payload_files(source)
     counter = bench_ingest.SpawnCounter()
     walls, stage_runs, floors, peers = [], [], [], []
     for number in range(runs):
@@ -213,7 +192,7 @@ def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Pat
         walls.append(time.perf_counter() - start)
         stage_runs.append({s: v["seconds"] for s, v in stages.items()})
         shutil.rmtree(home, ignore_errors=True)
-        floors.append(sha256_floor(files))
+        floors.append(bench_ingest.sha256_floor(files))
         peers.append(bagit_peer(source, work, load_settings().workers))
         print(f"  {corpus} run {number + 1}: {walls[-1]:.1f} s", flush=True)
     wall = statistics.median(walls)
@@ -243,10 +222,10 @@ def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Pat
 # -- Airflow's own cost ----------------------------------------------------------------------
 def measure_airflow(work: Path, runs: int) -> dict:
     """Upload-to-stored latency of a one-file transfer on the native cluster."""
-    import boto3
     import psycopg2
 
     from preservation import cluster as native
+    from preservation import transfer_package
     from preservation.clamav import build_test_database
 
     name = f"bench_{os.getpid()}"
@@ -261,17 +240,9 @@ def measure_airflow(work: Path, runs: int) -> dict:
             "PRESERVATION_WATCH_MINUTES": "1440",
         },
     )
-    site = cluster.site
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=site.s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    site, s3 = cluster.site, cluster.s3()
     db = psycopg2.connect(dbname=cluster.database, host="127.0.0.1", user="postgres")
     db.autocommit = True
-    airflow = [str(Path(sys.executable).with_name("airflow"))]
     latencies, overheads, tasks = [], [], []
     try:
         for _ in range(60):  # the DAGs must be parsed before a run can start
@@ -285,20 +256,16 @@ def measure_airflow(work: Path, runs: int) -> dict:
             time.sleep(1)
         for number in range(runs):
             key = f"born-digital/BENCH_ONE_{number}.zip"
-            metadata = f"filename,dc.identifier,dc.title\nobjects/,BENCH/ONE/{number},One\n"
-            from tests.media import zip_bytes  # noqa: PLC0415 (the repo root is on sys.path)
-
-            body = zip_bytes({"letter.txt": "Dear Sir", "metadata/metadata.csv": metadata})
+            folder, package = work / f"one-{number}", work / f"one-{number}.zip"
+            folder.mkdir()
+            (folder / "letter.txt").write_text("Dear Sir")
+            transfer_package.build(folder, package, f"BENCH/ONE/{number}")
             uploaded = datetime.now(UTC)
-            s3.put_object(Bucket=site.transfer_bucket, Key=key, Body=body)
+            s3.upload_file(str(package), site.transfer_bucket, key)
             # As the watcher's schedule would: a run starts right after the upload.
-            subprocess.run(
-                [*airflow, "dags", "trigger", "transfer_watcher"],
-                env=cluster.env,
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+            trigger = cluster.airflow("dags", "trigger", "transfer_watcher")
+            if trigger.returncode:
+                raise RuntimeError(f"triggering transfer_watcher failed: {trigger.stderr}")
             deadline = time.monotonic() + 600
             row = None
             while time.monotonic() < deadline:
@@ -367,7 +334,6 @@ def markdown(results: dict) -> str:
             f"{a['tasks_per_run']:.0f} tasks per run; "
             f"{a['per_task_overhead_seconds']:.2f} s of scheduling per task."
         )
-    stages = [s for s in bench_ingest.STAGES]
     rows += [
         "",
         "Stage times (median s):",
@@ -375,7 +341,7 @@ def markdown(results: dict) -> str:
         "| stage | " + " | ".join(r["corpus"] for r in results["corpora"]) + " |",
         "|---|" + "---|" * len(results["corpora"]),
     ]
-    for stage in stages:
+    for stage in bench_ingest.STAGES:
         rows.append(
             f"| {stage} | "
             + " | ".join(f"{r['stages'].get(stage, 0):.2f}" for r in results["corpora"])
@@ -464,7 +430,6 @@ def main(argv: list[str] | None = None) -> int:
             results["corpora"].append(json.loads(out.read_text()))
             shutil.rmtree(source, ignore_errors=True)
         if not args.no_airflow:
-            sys.path.insert(0, str(HERE.parent))
             results["airflow"] = measure_airflow(work, args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -10,14 +10,14 @@ like any upload; its AIP is stored in the `testing` space, never among real cont
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
 from airflow.sdk import Param, dag
 
+from preservation_airflow import dag_defaults
 from preservation_airflow.transfer_bucket import UploadTestPackageOperator
 
-BUCKET = os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
-CONN = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
+BUCKET = dag_defaults.transfer_bucket()
+CONN = dag_defaults.aws_conn_id()
 PREFIX = os.environ.get("PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-dev/TEST")
 
 
@@ -32,10 +32,7 @@ PREFIX = os.environ.get("PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-de
             f"{PREFIX}/1", type="string", description="catalogue identifier (keep the test prefix)"
         )
     },
-    default_args={
-        "retries": int(os.environ.get("PRESERVATION_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
-    },
+    default_args=dag_defaults.retry_args("PRESERVATION_TASK_RETRIES", "2"),
 )
 def test_transfer():
     UploadTestPackageOperator(

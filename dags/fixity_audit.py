@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import chain, dag
 
+from preservation_airflow import dag_defaults
 from preservation_airflow.audits import FixityAuditOperator, PostFixityFailuresOperator
 
 INTERVAL_DAYS = float(os.environ.get("PRESERVATION_FIXITY_INTERVAL_DAYS", "1"))
@@ -30,11 +31,7 @@ INTERVAL_DAYS = float(os.environ.get("PRESERVATION_FIXITY_INTERVAL_DAYS", "1"))
     max_active_runs=1,
     doc_md=__doc__,
     tags=["preservation", "fixity", "slack"],
-    default_args={
-        "retries": int(os.environ.get("PRESERVATION_REPORT_RETRIES", "5")),
-        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
-        "retry_exponential_backoff": True,
-    },
+    default_args=dag_defaults.retry_args("PRESERVATION_REPORT_RETRIES", "5", backoff=True),
 )
 def fixity_audit():
     audit = FixityAuditOperator(
@@ -43,7 +40,7 @@ def fixity_audit():
         period_days=int(os.environ.get("PRESERVATION_FIXITY_PERIOD_DAYS", "90")),
         interval_days=INTERVAL_DAYS,
         deep_share=float(os.environ.get("PRESERVATION_FIXITY_DEEP_SHARE", "0.1")),
-        aws_conn_id=os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default"),
+        aws_conn_id=dag_defaults.aws_conn_id(),
     )
     report = PostFixityFailuresOperator(
         task_id="report_failures",

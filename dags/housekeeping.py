@@ -16,11 +16,12 @@ Daily (`PRESERVATION_HOUSEKEEPING_SCHEDULE`, `@daily`):
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import chain, dag
 
+from preservation_airflow import dag_defaults
 from preservation_airflow.housekeeping import SweepProcessingOperator
 
 KEEP_HISTORY_DAYS = float(os.environ.get("PRESERVATION_KEEP_HISTORY_DAYS", "90"))
@@ -34,10 +35,7 @@ KEEP_HISTORY_DAYS = float(os.environ.get("PRESERVATION_KEEP_HISTORY_DAYS", "90")
     max_active_runs=1,
     doc_md=__doc__,
     tags=["preservation", "housekeeping"],
-    default_args={
-        "retries": int(os.environ.get("PRESERVATION_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
-    },
+    default_args=dag_defaults.retry_args("PRESERVATION_TASK_RETRIES", "2"),
 )
 def housekeeping():
     sweep = SweepProcessingOperator(

@@ -31,6 +31,7 @@ from datetime import timedelta
 from airflow.sdk import Param, chain, dag
 
 from preservation import processing_config
+from preservation_airflow import dag_defaults
 from preservation_airflow.alerts import transfer_failed
 from preservation_airflow.notify import STORED_AIPS
 from preservation_airflow.operators import MicroServiceOperator, PlanFileChunksOperator
@@ -65,9 +66,7 @@ def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
         "processing_config": Param("default", enum=processing_config.available()),
     },
     default_args={
-        "retries": int(os.environ.get("PRESERVATION_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
-        "retry_exponential_backoff": True,
+        **dag_defaults.retry_args("PRESERVATION_TASK_RETRIES", "2", backoff=True),
         "execution_timeout": timedelta(hours=12),
         # A skipped optional step must not skip the rest of the chain.
         "trigger_rule": "none_failed",

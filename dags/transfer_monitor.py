@@ -12,18 +12,19 @@ retries the post with the same report; nothing is deleted before the report is o
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import chain, dag
 
+from preservation_airflow import dag_defaults
 from preservation_airflow.audits import (
     DeleteStoredSourcesOperator,
     PostTransferReportOperator,
     SurveyTransfersOperator,
 )
 
-BUCKET = os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
-CONN = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
+BUCKET = dag_defaults.transfer_bucket()
+CONN = dag_defaults.aws_conn_id()
 
 
 @dag(
@@ -34,11 +35,7 @@ CONN = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
     max_active_runs=1,
     doc_md=__doc__,
     tags=["preservation", "s3", "slack", "weekly"],
-    default_args={
-        "retries": int(os.environ.get("PRESERVATION_REPORT_RETRIES", "5")),
-        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
-        "retry_exponential_backoff": True,
-    },
+    default_args=dag_defaults.retry_args("PRESERVATION_REPORT_RETRIES", "5", backoff=True),
 )
 def transfer_monitor():
     survey = SurveyTransfersOperator(

@@ -26,14 +26,15 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import chain, dag
 
+from preservation_airflow import dag_defaults
 from preservation_airflow.transfer_bucket import (
     INGEST_DAG,
     PublishFeedbackOperator,
     VerifyUploadsOperator,
 )
 
-BUCKET = os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
-CONN = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
+BUCKET = dag_defaults.transfer_bucket()
+CONN = dag_defaults.aws_conn_id()
 EVERY = timedelta(minutes=int(os.environ.get("PRESERVATION_WATCH_MINUTES", "5")))
 
 
@@ -44,10 +45,7 @@ EVERY = timedelta(minutes=int(os.environ.get("PRESERVATION_WATCH_MINUTES", "5"))
     max_active_runs=1,
     doc_md=__doc__,
     tags=["preservation", "s3", "transfer bucket"],
-    default_args={
-        "retries": int(os.environ.get("PRESERVATION_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
-    },
+    default_args=dag_defaults.retry_args("PRESERVATION_TASK_RETRIES", "2"),
 )
 def transfer_watcher():
     wait = S3KeySensor(

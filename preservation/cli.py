@@ -166,13 +166,19 @@ def aip(args: argparse.Namespace) -> int:
     ).returncode
 
 
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
 def cluster(args: argparse.Namespace) -> int:
     from preservation import cluster as native
 
     home = Path(args.home)
     try:
         if args.action == "up":
-            extra = dict(item.split("=", 1) for item in args.env)
             started = native.up(
                 home,
                 name=args.name,
@@ -184,7 +190,7 @@ def cluster(args: argparse.Namespace) -> int:
                     os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
                 ),
                 retry_delay=args.retry_delay,
-                extra_env=extra,
+                extra_env=dict(args.env),
             )
             site = started.site
             print(f"Airflow UI and API: {site.api_url}  (logs: {started.logs})")
@@ -295,7 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--s3-endpoint", default="", help="S3 to use (default: start moto's)")
     start.add_argument("--retry-delay", type=int, default=60, help="seconds before a retry")
     start.add_argument(
-        "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment"
+        "--env",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="KEY=VALUE",
+        help="extra environment",
     )
     stop.add_argument("--drop", action="store_true", help="also drop its database and queues")
     args = parser.parse_args(argv)

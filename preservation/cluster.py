@@ -48,7 +48,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file (or a note that it was never written)."""
     if not path.exists():
         return f"({path} not written)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -162,7 +163,7 @@ class Cluster:
     def check_alive(self) -> None:
         dead = [c for c in self.processes if not self.alive(c)]
         if dead:
-            logs = "\n".join(f"----- {c} -----\n{_tail(self.logs / f'{c}.log')}" for c in dead)
+            logs = "\n".join(f"----- {c} -----\n{tail(self.logs / f'{c}.log')}" for c in dead)
             raise ClusterError(f"{', '.join(dead)} exited; logs in {self.logs}\n{logs}")
 
     def kill(self, component: str, sig: int = signal.SIGKILL) -> None:
@@ -212,6 +213,28 @@ class Cluster:
                 members.append(int(entry.name))
         return members
 
+    def s3(self):
+        """A boto3 S3 client on the cluster's S3, with its credentials."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.site.s3_endpoint or None,
+            region_name="us-east-1",
+            aws_access_key_id=self.site.s3_access_key,
+            aws_secret_access_key=self.site.s3_secret_key,
+        )
+
+    def airflow(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+        """Run one Airflow CLI command against the cluster (output captured)."""
+        return subprocess.run(
+            [str(BIN / "airflow"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     # -- readiness ---------------------------------------------------------------
     def api_healthy(self) -> bool:
         try:
@@ -225,7 +248,8 @@ class Cluster:
         return " ready." in (self.logs / f"{worker}.log").read_text(errors="replace")
 
 
-def _s3_ready(endpoint: str) -> bool:
+def s3_ready(endpoint: str) -> bool:
+    """Whether moto's S3 server answers at ``endpoint``."""
     try:
         urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2)
         return True
@@ -240,22 +264,6 @@ def _psql(*args: str) -> str:
     if done.returncode:
         raise ClusterError(f"{' '.join(args[:2])} failed: {done.stderr.strip()}")
     return done.stdout
-
-
-def _create_buckets(site: topology.Site, buckets: list[str]) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=site.s3_endpoint or None,
-        region_name="us-east-1",
-        aws_access_key_id=site.s3_access_key,
-        aws_secret_access_key=site.s3_secret_key,
-    )
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    for bucket in buckets:
-        if bucket not in existing:
-            client.create_bucket(Bucket=bucket)
 
 
 def up(
@@ -320,28 +328,36 @@ def up(
     try:
         if own_s3:
             cluster.start("moto")
-            _wait("moto's S3 server", lambda: _s3_ready(site.s3_endpoint), 60, cluster.check_alive)
-        _create_buckets(site, [site.transfer_bucket, site.aip_store.split("/")[2]])
-        exists = _psql(
-            "psql", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{cluster.database}'"
-        )
-        if not exists.strip():
+            _wait("moto's S3 server", lambda: s3_ready(site.s3_endpoint), 60, cluster.check_alive)
+        client = cluster.s3()
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        for bucket in {site.transfer_bucket, site.aip_bucket} - existing:
+            client.create_bucket(Bucket=bucket)
+        try:
             _psql("createdb", cluster.database)
-        init = subprocess.run(
-            cluster.command(topology.INIT),
-            env=env,
-            stdout=(cluster.logs / f"{topology.INIT}.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            timeout=600,
-            check=False,
-        )
+        except ClusterError as error:
+            if "already exists" not in str(error):  # a restarted cluster keeps its history
+                raise
+        with (cluster.logs / f"{topology.INIT}.log").open("wb") as log:
+            init = subprocess.run(
+                cluster.command(topology.INIT),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=600,
+                check=False,
+            )
         if init.returncode:
             raise ClusterError(
-                f"airflow db migrate failed:\n{_tail(cluster.logs / 'airflow-init.log')}"
+                f"airflow db migrate failed:\n{tail(cluster.logs / 'airflow-init.log')}"
             )
-        for component in (topology.API_SERVER, topology.DAG_PROCESSOR, topology.SCHEDULER):
+        for component in (
+            topology.API_SERVER,
+            topology.DAG_PROCESSOR,
+            topology.SCHEDULER,
+            topology.TRIGGERER,
+        ):
             cluster.start(component)
-        cluster.start(topology.TRIGGERER)
         for worker in cluster.worker_names():
             cluster.start(worker)
         _wait("the api-server", cluster.api_healthy, timeout, cluster.check_alive)

@@ -64,6 +64,11 @@ class Site:
     environment: str = "production"  # PRESERVATION_ENVIRONMENT (Slack wording)
     retry_delay: int = 60  # seconds before a failed task's first retry
 
+    @property
+    def aip_bucket(self) -> str:
+        """The bucket of the AIP store (``s3://<bucket>/<prefix>``)."""
+        return self.aip_store.split("/")[2]
+
 
 @dataclass(frozen=True)
 class Service:

@@ -207,13 +207,11 @@ def package_until(make_transfer, new_package, run_until):
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory):
     """moto's standalone S3 server on a free loopback port, for the whole session."""
-    import socket
     import sys
-    import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from preservation.cluster import free_port, s3_ready
+
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
@@ -222,14 +220,10 @@ def moto_endpoint(tmp_path_factory):
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start: {log.read_text()}") from None
-            time.sleep(0.2)
+    while not s3_ready(endpoint):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"moto_server did not start: {log.read_text()}")
+        time.sleep(0.2)
     yield endpoint
     server.terminate()
     server.wait(timeout=30)

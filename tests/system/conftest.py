@@ -37,12 +37,6 @@ WATCHER_ID = "transfer_watcher"
 FINISHED = ("success", "failed")
 
 
-def tail(path: Path, lines: int = 60) -> str:
-    if not path.exists():
-        return f"({path} not written)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
 @dataclass
 class SystemCluster:
     """Test helpers around a running native cluster (:class:`preservation.cluster.Cluster`)."""
@@ -73,7 +67,7 @@ class SystemCluster:
 
     @property
     def aip_bucket(self) -> str:
-        return self.native.site.aip_store.split("/")[2]
+        return self.native.site.aip_bucket
 
     @property
     def airflow_home(self) -> Path:
@@ -81,15 +75,7 @@ class SystemCluster:
 
     def s3(self):
         """A boto3 client on the deployment's S3 (moto's server)."""
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.native.site.s3_endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return self.native.s3()
 
     def aip_location(self):
         from preservation.s3_storage import S3Location
@@ -99,13 +85,7 @@ class SystemCluster:
     # -- processes -------------------------------------------------------------------
     def airflow(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
         """Run one Airflow CLI command against this deployment."""
-        return subprocess.run(
-            [str(BIN / "airflow"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return self.native.airflow(*args, timeout=timeout)
 
     def check_alive(self) -> None:
         self.native.check_alive()
@@ -118,7 +98,7 @@ class SystemCluster:
         parts = [f"logs kept in {self.native.logs} (task logs in {self.airflow_home / 'logs'})"]
         for path in sorted(self.native.logs.glob("*.log")):
             parts.append(f"----- {path.stem} (last {lines} lines) -----")
-            parts.append(tail(path, lines))
+            parts.append(native_cluster.tail(path, lines))
         return "\n".join(parts)
 
     # -- metadata database -----------------------------------------------------------

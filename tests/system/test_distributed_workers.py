@@ -27,7 +27,7 @@ def upload(cluster, name: str, identifier: str, files: dict[str, str | bytes]):
     return found
 
 
-def runs_of(cluster, workloads: dict[str, str], run_id: str) -> list[str]:
+def runs_of(workloads: dict[str, str], run_id: str) -> list[str]:
     return [w for w in workloads.values() if f"run_id='{run_id}'" in w]
 
 
@@ -67,7 +67,7 @@ def test_uploads_are_shared_by_both_workers_and_all_stored_and_indexed(airflow_c
     # The work was shared: each worker ran tasks of these transfers.
     for worker in cluster.native.worker_names():
         done = cluster.celery_workloads(worker)
-        assert any(runs_of(cluster, done, run) for run in runs), f"{worker} ran none"
+        assert any(runs_of(done, run) for run in runs), f"{worker} ran none"
 
 
 def test_a_worker_killed_mid_transfer_costs_a_retry_on_the_other_worker(airflow_cluster):
@@ -112,8 +112,8 @@ def test_a_worker_killed_mid_transfer_costs_a_retry_on_the_other_worker(airflow_
         assert first_try == "failed"
         assert store["external_executor_id"] in cluster.celery_workloads(survivor)
         # The worker logs show tasks of this one transfer on both workers.
-        on_victim = runs_of(cluster, cluster.celery_workloads(victim), item.run_id)
-        on_survivor = runs_of(cluster, cluster.celery_workloads(survivor), item.run_id)
+        on_victim = runs_of(cluster.celery_workloads(victim), item.run_id)
+        on_survivor = runs_of(cluster.celery_workloads(survivor), item.run_id)
         assert any("task_id='store_aip'" in w for w in on_victim)
         for task in ("store_aip", "clean_up"):
             assert any(f"task_id='{task}'" in w for w in on_survivor), task

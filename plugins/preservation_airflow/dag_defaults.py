@@ -1,0 +1,29 @@
+"""What the preservation DAGs read from the deployment's environment when they are
+parsed: no Variable, no Connection, no network."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+
+def transfer_bucket() -> str:
+    """The archivists' drop box (``PRESERVATION_TRANSFER_BUCKET``)."""
+    return os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
+
+
+def aws_conn_id() -> str:
+    """The Airflow connection for S3 and SNS (``PRESERVATION_AWS_CONN_ID``)."""
+    return os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
+
+
+def retry_args(variable: str, default: str, backoff: bool = False) -> dict:
+    """``default_args`` for retrying system faults: ``variable`` retries (``default``
+    when unset), ``PRESERVATION_RETRY_DELAY`` seconds apart, growing when ``backoff``."""
+    args = {
+        "retries": int(os.environ.get(variable, default)),
+        "retry_delay": timedelta(seconds=int(os.environ.get("PRESERVATION_RETRY_DELAY", "60"))),
+    }
+    if backoff:
+        args["retry_exponential_backoff"] = True
+    return args
