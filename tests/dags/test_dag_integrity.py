@@ -160,6 +160,18 @@ def test_housekeeping_runs_daily_and_never_catches_up(dagbag):
     assert "airflow db clean" in dag.get_task("clear_old_runs").bash_command
 
 
+def test_clearing_old_runs_on_a_worker_without_the_database_url_says_what_to_set(dagbag):
+    # On a worker Airflow blanks the metadata database's URL in task processes.
+    command = dagbag.dags["housekeeping"].get_task("clear_old_runs").bash_command
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "airflow-db-not-allowed:///",
+    }
+    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "Set PRESERVATION_METADATA_DB on the workers" in done.stderr
+
+
 def test_stored_aips_are_an_asset_other_dags_can_be_scheduled_on(dagbag):
     store = dagbag.dags["transfer_ingest"].get_task("store_aip")
     assert [o.name for o in store.outlets] == ["stored_aips"]
