@@ -228,8 +228,16 @@ def plain_sha256(paths: list[Path]) -> tuple[float, float]:
 
 # -- one run ----------------------------------------------------------------------------------
 def run_once(
-    source: Path, config_name: str, home: Path, counter: SpawnCounter, normalize: bool = True
+    source: Path,
+    config_name: str,
+    home: Path,
+    counter: SpawnCounter,
+    normalize: bool = True,
+    until: str | None = None,
+    hooks: tuple | None = None,
 ) -> dict:
+    """Every stage in the DAG's order (up to ``until``), each timed; ``hooks`` is a pair of
+    callables called with the stage's name before and after it (a profiler's start/stop)."""
     from preservation import processing_config
     from preservation.errors import StepNotApplicable
     from preservation.package import Package, PackageRef
@@ -247,6 +255,8 @@ def run_once(
         for service in STAGES:
             module = importlib.import_module(f"preservation.{service}")
             spawned = counter.count
+            if hooks:
+                hooks[0](service)
             start = time.perf_counter()
             try:
                 result = (
@@ -258,12 +268,16 @@ def run_once(
             except StepNotApplicable as reason:
                 result, status = reason, "skipped"
             elapsed = time.perf_counter() - start
+            if hooks:
+                hooks[1](service)
             stages[service] = {
                 "seconds": elapsed,
                 "status": status,
                 "subprocesses": counter.count - spawned,
                 "result": str(result)[:200],
             }
+            if service == until:
+                break
     finally:
         package.close()
     return stages

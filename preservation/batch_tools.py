@@ -19,7 +19,7 @@ from preservation.format_tools import CommandResult, run_argv
 from preservation.mets import SAFE_PARSER
 
 #: Files per process at most (a chunk's files are split over the pool's workers too).
-BATCH_FILES = 200
+BATCH_FILES = 500
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 MEDIAINFO_NS = "https://mediaarea.net/mediainfo"
 #: ExifTool tags that describe our working copy, not the file (and change on every run).

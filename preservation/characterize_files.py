@@ -2,7 +2,7 @@
 
 ExifTool and MediaInfo take a batch of files per process (``preservation.batch_tools``;
 a few processes per chunk, in parallel); FFprobe, which has no batch mode, runs per
-audio/video file in a bounded pool.
+video file in a bounded pool (audio has MediaInfo: see the registry).
 Each tool's XML is kept per file and goes into the file's PREMIS
 ``objectCharacteristicsExtension`` in the METS, as Archivematica does. No PREMIS event:
 Archivematica records none for characterization; the tool names its version in its XML.

@@ -45,10 +45,18 @@ def available(tool: Tool) -> bool:
     if tool.executable:
         return shutil.which(tool.executable) is not None
     if tool.python_distribution:
-        try:
-            importlib.metadata.version(tool.python_distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return False
+        return _installed(tool.python_distribution)
+    return True
+
+
+@lru_cache(maxsize=64)
+def _installed(distribution: str) -> bool:
+    # Asked per file; reading the installed packages' metadata each time showed in
+    # validation's profile. What is installed does not change while a task runs.
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
     return True
 
 
@@ -110,6 +118,10 @@ def run(command: Command, source: Path, output: Path | None, timeout: int) -> Co
 def _run(command: Command, source: Path, output: Path | None, timeout: int) -> CommandResult:
     if not available(command.tool):
         return CommandResult(False, missing_message(command.tool))
+    if command.function and output is None:
+        # An in-process check writes nothing: no working folder to make and remove per
+        # file (measured: a third of validating 10,000 small files).
+        return _call(command.function, source, None)
     with tempfile.TemporaryDirectory(prefix="fpr-") as work:
         work_dir = Path(work)
         suffix = output.suffix if output else ""
@@ -121,11 +133,7 @@ def _run(command: Command, source: Path, output: Path | None, timeout: int) -> C
             "stem": source.stem,
         }
         if command.function:
-            try:
-                message = _function(command.function)(source, staged if output else None)
-            except Exception as exc:  # a library failing on one file fails that file only
-                return CommandResult(False, clip(f"{type(exc).__name__}: {exc}"))
-            result = CommandResult(True, clip(message or ""))
+            result = _call(command.function, source, staged)
         else:
             result = run_argv(
                 [_fill(a, values) for a in command.argv],
@@ -146,6 +154,14 @@ def _run(command: Command, source: Path, output: Path | None, timeout: int) -> C
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(made, output)
         return result
+
+
+def _call(function: str, source: Path, output: Path | None) -> CommandResult:
+    try:
+        message = _function(function)(source, output)
+    except Exception as exc:  # a library failing on one file fails that file only
+        return CommandResult(False, clip(f"{type(exc).__name__}: {exc}"))
+    return CommandResult(True, clip(message or ""))
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

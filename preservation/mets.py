@@ -9,6 +9,7 @@ empty directories). The document is built with lxml in one pass over the state.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -62,10 +63,19 @@ def P(tag: str) -> str:
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib) -> etree._Element:
-    element = etree.SubElement(parent, tag, {k: v for k, v in attrib.items() if v is not None})
+    # The hot path of a METS of many files (millions of calls): no attribute filtering
+    # unless there are attributes.
+    element = (
+        _SubElement(parent, tag, {k: v for k, v in attrib.items() if v is not None})
+        if attrib
+        else _SubElement(parent, tag)
+    )
     if text is not None:
         element.text = text
     return element
+
+
+_SubElement = etree.SubElement
 
 
 def _premis(parent: etree._Element, tag: str, **attrib) -> etree._Element:
@@ -115,7 +125,7 @@ def sections(
     _header(holder)
     dmd_ids = _dmd_sections(holder, package, scope)
     yield from list(holder)
-    agents = package.agents()
+    templates = _DigiprovTemplates(package.agents())
     rights = _rights_by_path(package, records)
     relations = _relationships(package, {r.uuid for r in records})
     amd_ids: dict[str, str] = {}
@@ -127,7 +137,7 @@ def sections(
             f"amdSec_{number}",
             record,
             events.get(record.uuid, []),
-            agents,
+            templates,
             rights.get(record.uuid, []),
             package,
             relations.get(record.uuid, []),
@@ -192,7 +202,7 @@ def _amd_section(
     amd_id: str,
     record: FileRecord,
     events: Iterable[Event],
-    agents: list[Agent],
+    templates: _DigiprovTemplates,
     rights: list[dict[str, str]],
     package: Package,
     relations: list[tuple[str, str, str]],
@@ -209,14 +219,53 @@ def _amd_section(
     sequence = 0
     for event in events:
         sequence += 1
-        digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}_{sequence}")
-        xml = _sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:EVENT"), M("xmlData"))
-        _event(xml, event, agents)
-    for agent in agents:
+        amd.append(templates.event(f"digiprovMD_{number}_{sequence}", event))
+    for agent_md in templates.agents:
         sequence += 1
-        digiprov = _sub(amd, M("digiprovMD"), ID=f"digiprovMD_{number}_{sequence}")
-        xml = _sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:AGENT"), M("xmlData"))
-        _agent(xml, agent)
+        amd.append(templates.copy(agent_md, f"digiprovMD_{number}_{sequence}"))
+
+
+class _DigiprovTemplates:
+    """A file's event and agent ``digiprovMD``s, copied from ones built once.
+
+    Every file links the same agents, and every event has the same shape: copying a
+    built subtree (one C call) and filling in the event's values is several times faster
+    than building ~25 elements per event, which made most of a large METS's time.
+    """
+
+    def __init__(self, agents: list[Agent]) -> None:
+        holder = _root()
+        self.agents = []
+        for agent in agents:
+            digiprov = _sub(holder, M("digiprovMD"), ID="")
+            _agent(_sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:AGENT"), M("xmlData")), agent)
+            self.agents.append(digiprov)
+        digiprov = _sub(holder, M("digiprovMD"), ID="")
+        xml = _sub(_sub(digiprov, M("mdWrap"), MDTYPE="PREMIS:EVENT"), M("xmlData"))
+        _event(xml, Event(subject="", event_type="", datetime=""), agents)
+        self._event = digiprov
+
+    @staticmethod
+    def copy(template: etree._Element, section_id: str) -> etree._Element:
+        element = _deepcopy(template)
+        element.set("ID", section_id)
+        return element
+
+    def event(self, section_id: str, event: Event) -> etree._Element:
+        """The event's ``digiprovMD``: the same elements ``_event`` builds, in order."""
+        element = self.copy(self._event, section_id)
+        premis_event = element[0][0][0]
+        premis_event[0][1].text = event.identifier
+        premis_event[1].text = event.event_type
+        premis_event[2].text = event.datetime
+        premis_event[3][0].text = event.detail
+        outcome = premis_event[4]
+        outcome[0].text = event.outcome
+        outcome[1][0].text = event.outcome_note
+        return element
+
+
+_deepcopy = copy.deepcopy
 
 
 def _relationships(package: Package, present: set[str]) -> dict[str, list[tuple]]:

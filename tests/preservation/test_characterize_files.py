@@ -17,11 +17,15 @@ def test_each_file_gets_the_xml_of_the_tools_its_format_names(package_until):
         for r in package.state.files("file_group = 'original'")
     }
     assert set(by_name["objects/a.png"]) == {"ExifTool"}
-    assert set(by_name["objects/b.wav"]) == {"ExifTool", "MediaInfo", "FFprobe"}
+    assert set(by_name["objects/b.wav"]) == {"ExifTool", "MediaInfo"}
+    assert set(by_name["objects/c.mp4"]) == {"ExifTool", "MediaInfo", "FFprobe"}
     png = etree.fromstring(by_name["objects/a.png"]["ExifTool"].encode())
     assert png.xpath("string(//*[local-name()='ImageWidth'])") == "48"
-    wav = etree.fromstring(by_name["objects/b.wav"]["FFprobe"].encode())
-    assert wav.xpath("string(//format/@format_name)") == "wav"
+    wav = etree.fromstring(by_name["objects/b.wav"]["MediaInfo"].encode())
+    audio = "//*[local-name()='track'][@type='Audio']"
+    assert wav.xpath(f"string({audio}/*[local-name()='SamplingRate'])") == "44100"
+    video = etree.fromstring(by_name["objects/c.mp4"]["FFprobe"].encode())
+    assert video.xpath("string(//stream[@codec_type='video']/@codec_name)")
     info = etree.fromstring(by_name["objects/c.mp4"]["MediaInfo"].encode())
     assert info.xpath("count(//*[local-name()='media'])") == 1
     # No path of the processing directory leaks into the record.
@@ -45,7 +49,8 @@ def test_a_batch_of_files_shares_one_exiftool_process(package_until):
 
 def test_the_aip_mets_embeds_the_tool_output_and_stays_valid(package_until, mets_schema):
     package = package_until(
-        {"a.png": media.image("PNG"), "b.mp3": media.audio(".mp3")}, "generate_aip_mets"
+        {"a.png": media.image("PNG"), "b.mp3": media.audio(".mp3"), "c.mp4": media.video()},
+        "generate_aip_mets",
     )
     tree = etree.parse(str(package.mets_path), mets.SAFE_PARSER)
     assert mets_schema.validate(tree), mets_schema.error_log
