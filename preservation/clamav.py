@@ -89,8 +89,8 @@ class Clamscan:
 
     program = "ClamAV (clamscan)"
 
-    def __init__(self, database: str | None, timeout: int):
-        self.database, self.timeout = database, timeout
+    def __init__(self, database: str | None, timeout: int, max_mb: int = 2047):
+        self.database, self.timeout, self.max_mb = database, timeout, max_mb
 
     def _base(self) -> list[str]:
         args = [require("clamscan")]
@@ -109,7 +109,15 @@ class Clamscan:
             listing.flush()
             # Exit 1 means "virus found", 2 "some error": both are answers, read the lines.
             result = run(
-                self._base() + ["--no-summary", "--stdout", f"--file-list={listing.name}"],
+                self._base()
+                + [
+                    "--no-summary",
+                    "--stdout",
+                    # Its defaults (100/400 MB) would skip bigger files and call them OK.
+                    f"--max-filesize={self.max_mb}M",
+                    f"--max-scansize={self.max_mb}M",
+                    f"--file-list={listing.name}",
+                ],
                 self.timeout,
                 ok_codes=(0, 1, 2),
             )
@@ -196,4 +204,4 @@ def scanner(settings: Settings) -> Clamd | Clamscan:
     daemon = Clamd(settings.clamd_socket, min(settings.tool_timeout, 600))
     if Path(settings.clamd_socket).exists() and daemon.alive():
         return daemon
-    return Clamscan(settings.clamav_database, settings.tool_timeout)
+    return Clamscan(settings.clamav_database, settings.tool_timeout, settings.virus_scan_max_mb)

@@ -3,6 +3,10 @@
 Records a ``virus check`` event per file with the engine and signature versions. Any
 infected file rejects the transfer with a report naming each file and signature, and
 ``logs/virusScan.log`` keeps the report; nothing infected goes further.
+
+A file larger than ``PRESERVATION_VIRUS_SCAN_MAX_MB`` (at most ClamAV's own ceiling of
+2 GiB) is not scanned, and says so: its ``virus check`` event has the outcome
+``Not scanned`` and a note naming the size and the setting, never ``Pass``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from preservation.state import FileRecord
 
 NAME = "Scan for viruses"
 LOG = "virusScan.log"
+NOT_SCANNED = "Not scanned"
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class ScanSummary:
     files_scanned: int
     infected: int
     engine: str
+    not_scanned: int = 0
 
 
 def run(package: Package) -> ScanSummary:
@@ -40,10 +46,22 @@ def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
     engine = clamav.scanner(package.settings)
     version, definitions = engine.version()
     root = package.current_dir()
+    limit = package.settings.virus_scan_max_mb
+    too_big = [r for r in records if (r.size or 0) > limit * 2**20]
+    records = [r for r in records if (r.size or 0) <= limit * 2**20]
     paths = [root / r.path for r in records]
     results = engine.scan(paths)
     detail = f'program="{engine.program}"; version="{version}"; virusDefinitions="{definitions}"'
     events, infected, errors, log = [], [], [], []
+    for record in too_big:
+        note = (
+            f"not scanned: {record.size / 2**20:,.0f} MiB is above the scan limit of "
+            f"{limit:,} MiB (PRESERVATION_VIRUS_SCAN_MAX_MB; ClamAV scans at most 2 GiB)"
+        )
+        events.append(
+            Event(record.uuid, premis.VIRUS_CHECK, detail, NOT_SCANNED, outcome_note=note)
+        )
+        log.append(f"{record.path}: {note}")
     for record, path in zip(records, paths):
         result = results.get(path)
         if result is None or result.status == clamav.ERROR:
@@ -63,9 +81,10 @@ def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
             infected.append(f"{record.path}: {result.signature}")
         log.append(f"{record.path}: {result.status} {result.signature}".rstrip())
     package.state.record_events(events)
-    # Only clean files count as checked: a rerun must scan (and reject) infected ones again.
+    # Infected files stay unchecked: a rerun must scan (and reject) them again. A file
+    # above the limit is settled: a rerun would not scan it either.
     package.state.update_files(
-        "virus_checked = 1", ((e.subject,) for e in events if e.outcome == "Pass")
+        "virus_checked = 1", ((e.subject,) for e in events if e.outcome != "Fail")
     )
     merge_log(package.logs_dir() / LOG, log)
     if errors:
@@ -76,4 +95,4 @@ def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
             "the transfer is stopped and nothing from it is stored",
             infected,
         )
-    return ScanSummary(len(events), 0, f"{engine.program} {version}")
+    return ScanSummary(len(records), 0, f"{engine.program} {version}", len(too_big))

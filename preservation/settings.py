@@ -43,6 +43,8 @@ class Settings:
     dip_store_url: str = ""
     source_after_storage: str = "monitor"
     test_identifier_prefix: str = "archivematica-dev/TEST"
+    #: Files above this many MiB are not given to ClamAV (which cannot scan past 2 GiB).
+    virus_scan_max_mb: int = 2047
 
     @property
     def shared_directory(self) -> Path:
@@ -90,6 +92,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         # storage: "monitor" (the weekly transfer monitor deletes it), "delete" (now),
         # "keep" (never deleted; tagged so the monitor leaves it).
         source_after_storage=env.get("PRESERVATION_SOURCE_AFTER_STORAGE", "monitor"),
+        # ClamAV skips files above its own limits (100 MB by default) and calls them OK:
+        # clamscan is given this limit instead, clamd's MaxFileSize/MaxScanSize must match.
+        virus_scan_max_mb=min(2047, _int_env("PRESERVATION_VIRUS_SCAN_MAX_MB", 2047)),
         test_identifier_prefix=env.get(
             "PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-dev/TEST"
         ),

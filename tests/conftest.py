@@ -56,6 +56,9 @@ def clamd(tmp_path_factory, clamav_database) -> str:
     conf.write_text(
         f"LocalSocket {sock}\nDatabaseDirectory {clamav_database}\nForeground true\n"
         f"User root\nLogFile {folder / 'clamd.log'}\nMaxQueue 100\n"
+        # As deployments must: clamd's own limits (100/400 MB) would pass bigger files
+        # unscanned; PRESERVATION_VIRUS_SCAN_MAX_MB decides instead.
+        "MaxFileSize 2047M\nMaxScanSize 2047M\n"
     )
     process = subprocess.Popen(
         ["clamd", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

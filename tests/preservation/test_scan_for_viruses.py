@@ -188,3 +188,38 @@ def test_a_file_the_scanner_cannot_read_is_a_system_fault_not_a_verdict(
     assert not [e for e in _virus_checks(package).values() if e.outcome == "Fail"]
     [missing] = [r for r in package.state.files() if r.path == "objects/a.txt"]
     assert missing.virus_checked == 0
+
+
+def test_a_file_above_clamavs_own_default_limit_is_still_scanned(
+    engine, make_transfer, new_package, run_until
+):
+    # ClamAV skips files over 100 MB by default and answers OK: the marker at the end of
+    # a 101 MB file is only found if the whole file is really scanned.
+    big = b"\0" * (101 * 2**20) + TEST_MARKER
+    package = _prepared(make_transfer, new_package, run_until, {"big/video.bin": big})
+
+    with pytest.raises(VirusFound) as raised:
+        scan_for_viruses.run(package)
+
+    assert "objects/big/video.bin: Preservation.Test.Marker" in str(raised.value)
+
+
+def test_a_file_above_the_scan_limit_is_recorded_as_not_scanned_never_as_passed(
+    make_transfer, new_package, run_until, monkeypatch
+):
+    files = {**CLEAN, "huge.bin": b"\0" * (2 * 2**20) + TEST_MARKER}
+    package = _prepared(make_transfer, new_package, run_until, files)
+    monkeypatch.setenv("PRESERVATION_VIRUS_SCAN_MAX_MB", "1")
+    package.settings = load_settings()
+
+    summary = scan_for_viruses.run(package)
+
+    by_path = {r.path: _virus_checks(package)[r.uuid] for r in package.state.files()}
+    huge = by_path.pop("objects/huge.bin")
+    assert huge.outcome == "Not scanned"
+    assert "2 MiB is above the scan limit of 1 MiB" in huge.outcome_note
+    assert "PRESERVATION_VIRUS_SCAN_MAX_MB" in huge.outcome_note
+    assert {e.outcome for e in by_path.values()} == {"Pass"}
+    assert (summary.files_scanned, summary.not_scanned) == (len(by_path), 1)
+    log = (package.logs_dir() / scan_for_viruses.LOG).read_text()
+    assert "objects/huge.bin: not scanned" in log
