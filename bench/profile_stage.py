@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def summarize(raw: Path, top: int = 25) -> str:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if "profile.<locals>.before" in stack:
+            continue  # the second the profiler takes to attach, not the stage
         samples = int(count)
         frames = [f.split(" (")[0] + " (" + f.split(" (")[-1] for f in stack.split(";")]
         total += samples
@@ -49,6 +52,42 @@ def summarize(raw: Path, top: int = 25) -> str:
     lines += ["", "own:"]
     lines += [f"{100 * n / total:6.1f}%  {f}" for f, n in own.most_common(top)]
     return "\n".join(lines) + "\n"
+
+
+class CommandTimes:
+    """Time spent in each format-policy command (``format_tools.run``), all threads: what
+    py-spy cannot name when a thread waits on a tool's process."""
+
+    def __init__(self) -> None:
+        from preservation import format_tools
+
+        self.module, self.original = format_tools, format_tools.run
+        self.times: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+        self.lock = threading.Lock()
+
+    def install(self) -> None:
+        def timed(command, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return self.original(command, *args, **kwargs)
+            finally:
+                with self.lock:
+                    entry = self.times[command.key]
+                    entry[0] += 1
+                    entry[1] += time.perf_counter() - start
+
+        self.module.run = timed
+
+    def report(self) -> str:
+        if not self.times:
+            return ""
+        lines = ["", "format-policy commands (calls, seconds summed over threads, s/call):"]
+        for key, (calls, seconds) in sorted(self.times.items(), key=lambda i: -i[1][1]):
+            lines.append(f"{key:28} {calls:6d} {seconds:8.1f} {seconds / calls:7.2f}")
+        return "\n".join(lines) + "\n"
+
+    def reset(self) -> None:
+        self.times.clear()
 
 
 def profile(corpus: str, stages: list[str], out: Path, scratch: Path | None) -> list[Path]:
@@ -63,15 +102,32 @@ def profile(corpus: str, stages: list[str], out: Path, scratch: Path | None) -> 
         os.environ["CLAMD_SOCKET"] = str(work / "no-clamd.sock")
         out.mkdir(parents=True, exist_ok=True)
         spy: list[subprocess.Popen] = []
+        counter = bench_ingest.SpawnCounter()
+        counter.install()
+        commands = CommandTimes()
+        commands.install()
+        reports: dict[str, str] = {}
 
         def before(service: str) -> None:
+            commands.reset()
             if service in stages:
                 raw = out / f"{corpus}-{service}.raw.txt"
                 spy.append(
                     subprocess.Popen(
-                        [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
-                         "record", "--pid", str(os.getpid()), "--idle", "--threads",
-                         "--rate", "200", "--format", "raw", "--output", str(raw)],
+                        [
+                            shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+                            "record",
+                            "--pid",
+                            str(os.getpid()),
+                            "--idle",
+                            "--threads",
+                            "--rate",
+                            "200",
+                            "--format",
+                            "raw",
+                            "--output",
+                            str(raw),
+                        ],
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE,
                     )
@@ -82,13 +138,14 @@ def profile(corpus: str, stages: list[str], out: Path, scratch: Path | None) -> 
             if service in stages and spy:
                 spy[-1].send_signal(signal.SIGINT)
                 spy[-1].wait(60)
+                reports[service] = commands.report()
 
         last = max(stages, key=bench_ingest.STAGES.index)
         timed = bench_ingest.run_once(
             source,
             "automated",
             work / "home",
-            bench_ingest.SpawnCounter(),
+            counter,
             bench_suite.NORMALIZE[corpus],
             until=last,
             hooks=(before, after),
@@ -100,6 +157,7 @@ def profile(corpus: str, stages: list[str], out: Path, scratch: Path | None) -> 
                 f"{corpus} corpus, stage {stage}: {timed[stage]['seconds']:.1f} s, "
                 f"{timed[stage]['subprocesses']} subprocesses\n"
                 + summarize(out / f"{corpus}-{stage}.raw.txt")
+                + reports.get(stage, "")
             )
             summaries.append(summary)
         return summaries

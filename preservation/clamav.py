@@ -15,10 +15,12 @@ from pathlib import Path
 
 from preservation.errors import ToolError
 from preservation.settings import Settings
-from preservation.tools import require, run
+from preservation.tools import pool_map, require, run
 
 OK, FOUND, ERROR = "OK", "FOUND", "ERROR"
 SESSION_BATCH = 64  # below clamd's default MaxQueue of 100
+#: Payloads at least this big are split over several clamscan processes.
+SPLIT_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,9 @@ class Clamscan:
 
     program = "ClamAV (clamscan)"
 
-    def __init__(self, database: str | None, timeout: int, max_mb: int = 2047):
+    def __init__(self, database: str | None, timeout: int, max_mb: int = 2047, workers: int = 1):
         self.database, self.timeout, self.max_mb = database, timeout, max_mb
+        self.workers = workers
 
     def _base(self) -> list[str]:
         args = [require("clamscan")]
@@ -102,6 +105,24 @@ class Clamscan:
         return _split_version(run(self._base() + ["--version"], 60).stdout.strip(), self.database)
 
     def scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
+        """One clamscan over all ``paths``; over big payloads, one per worker, the files
+        dealt out by size (clamscan is single-threaded: it scanned 2 GB at 75 MB/s here,
+        and each process loads the signatures again, so small payloads stay in one)."""
+        sizes = {p: _size(p) for p in paths}
+        if self.workers < 2 or sum(sizes.values()) < SPLIT_BYTES:
+            return self._scan(paths)
+        groups: list[list[Path]] = [[] for _ in range(min(self.workers, len(paths)))]
+        loads = [0] * len(groups)
+        for path in sorted(paths, key=sizes.get, reverse=True):
+            lightest = loads.index(min(loads))
+            groups[lightest].append(path)
+            loads[lightest] += sizes[path]
+        results: dict[Path, ScanResult] = {}
+        for part in pool_map(self._scan, groups, len(groups)):
+            results.update(part)
+        return results
+
+    def _scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
         if not paths:
             return {}
         with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
@@ -139,6 +160,14 @@ class Clamscan:
                 )
             raise ToolError("clamscan failed", result.stderr.strip().splitlines()[-5:])
         return results
+
+
+def _size(path: Path) -> int:
+    # A file gone or unreadable is clamscan's to report, with the rest of its answers.
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _parse_verdict(text: str) -> ScanResult:
@@ -204,4 +233,9 @@ def scanner(settings: Settings) -> Clamd | Clamscan:
     daemon = Clamd(settings.clamd_socket, min(settings.tool_timeout, 600))
     if Path(settings.clamd_socket).exists() and daemon.alive():
         return daemon
-    return Clamscan(settings.clamav_database, settings.tool_timeout, settings.virus_scan_max_mb)
+    return Clamscan(
+        settings.clamav_database,
+        settings.tool_timeout,
+        settings.virus_scan_max_mb,
+        settings.workers,
+    )

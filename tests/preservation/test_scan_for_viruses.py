@@ -223,3 +223,28 @@ def test_a_file_above_the_scan_limit_is_recorded_as_not_scanned_never_as_passed(
     assert (summary.files_scanned, summary.not_scanned) == (len(by_path), 1)
     log = (package.logs_dir() / scan_for_viruses.LOG).read_text()
     assert "objects/huge.bin: not scanned" in log
+
+
+def test_a_big_payload_split_over_clamscan_processes_gets_every_files_verdict(
+    make_transfer, new_package, run_until, monkeypatch
+):
+    from preservation import clamav
+
+    monkeypatch.setattr(clamav, "SPLIT_BYTES", 1)  # split whatever the size
+    files = {**CLEAN, "sub/eicar test.com": EICAR, "letter.txt": b"x" * 5000 + TEST_MARKER}
+    package = _prepared(make_transfer, new_package, run_until, files)
+
+    with pytest.raises(VirusFound) as raised:
+        scan_for_viruses.run(package)
+
+    assert sorted(d.split(":")[0] for d in raised.value.details) == [
+        "objects/letter.txt",
+        "objects/sub/eicar test.com",
+    ]
+    checks = _virus_checks(package)
+    outcomes = {r.path: checks[r.uuid].outcome for r in package.state.files()}
+    assert {p: o for p, o in outcomes.items() if p.startswith("objects/")} == {
+        **{f"objects/{name}": "Pass" for name in CLEAN},
+        "objects/sub/eicar test.com": "Fail",
+        "objects/letter.txt": "Fail",
+    }
