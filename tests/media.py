@@ -40,6 +40,14 @@ def wav() -> bytes:
 
 
 @cache
+def float_wav() -> bytes:
+    """The sine tone as 32-bit float WAVE (WAVEFORMATEXTENSIBLE): not PCM."""
+    return _ffmpeg(
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", "-c:a", "pcm_f32le", suffix=".wav"
+    )
+
+
+@cache
 def audio(suffix: str) -> bytes:
     """The sine tone as MP3, FLAC or AIFF (suffix ``.mp3``, ``.flac``, ``.aiff``)."""
     return _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", suffix=suffix)

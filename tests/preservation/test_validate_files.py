@@ -55,6 +55,20 @@ def test_damaged_files_fail_with_the_tools_message(package_until):
         assert event.outcome_note and "/currentlyProcessing/" not in event.outcome_note
 
 
+def test_a_wave_file_not_in_pcm_is_decoded_by_ffmpeg_and_a_damaged_one_fails(package_until):
+    float_wav = media.float_wav()
+    # The format chunk survives, the data chunk does not: FFmpeg finds no data.
+    damaged = float_wav[:60] + b"\xff" * 200
+    package = package_until({"f.wav": float_wav, "g.wav": damaged}, "validate_files")
+    found = events_by_name(package)
+
+    good, bad = found["f.wav"]["validation"], found["g.wav"]["validation"]
+    assert good.outcome == "pass", good.outcome_note
+    assert "decoded by FFmpeg" in good.outcome_note
+    assert bad.outcome == "fail"
+    assert "no 'data' tag" in bad.outcome_note and "/currentlyProcessing/" not in bad.outcome_note
+
+
 def test_formats_without_a_validator_get_no_event(package_until):
     package = package_until({"notes.txt": "hello"}, "validate_files")
     assert "validation" not in events_by_name(package)["notes.txt"]
