@@ -72,6 +72,13 @@ class SpawnCounter:
 
 
 # -- set-up ---------------------------------------------------------------------------------
+def use_test_clamav(work: Path) -> None:
+    """ClamAV as clamscan on a test signature database made in ``work``: the socket named
+    does not exist, so the figures do not depend on a running clamd."""
+    os.environ["CLAMAV_DATABASE"] = str(build_test_database(work / "clamav-db"))
+    os.environ["CLAMD_SOCKET"] = str(work / "no-clamd.sock")
+
+
 def build_transfer(root: Path, files: int, size: int, checksums: bool) -> tuple[Path, int]:
     """``files`` distinct text files of ``size`` bytes, 100 per folder, plus metadata/."""
     transfer = root / "bench_transfer"
@@ -395,8 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     counter = SpawnCounter()
     try:
-        os.environ["CLAMAV_DATABASE"] = str(build_test_database(work / "clamav-db"))
-        os.environ["CLAMD_SOCKET"] = str(work / "no-clamd.sock")  # clamscan, reproducibly
+        use_test_clamav(work)
         os.environ.setdefault("PRESERVATION_TASK_RETRIES", "0")
         checksums = config.accept_checksum_files and not args.no_checksums
         started = time.perf_counter()

@@ -177,11 +177,9 @@ def bagit_peer(transfer: Path, scratch: Path, workers: int) -> float:
 
 # -- one corpus, in its own process (peak RSS is this process's) ----------------------------
 def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Path) -> dict:
-    from preservation.clamav import build_test_database
     from preservation.settings import load_settings
 
-    os.environ["CLAMAV_DATABASE"] = str(build_test_database(work / "clamav-db"))
-    os.environ["CLAMD_SOCKET"] = str(work / "no-clamd.sock")  # clamscan, reproducibly
+    bench_ingest.use_test_clamav(work)
     files = bench_ingest.payload_files(source)
     counter = bench_ingest.SpawnCounter()
     walls, stage_runs, floors, peers = [], [], [], []

@@ -93,13 +93,10 @@ class CommandTimes:
 def profile(corpus: str, stages: list[str], out: Path, scratch: Path | None) -> list[Path]:
     """Run the pipeline on ``corpus`` and profile each of ``stages``; returns the
     summaries' paths."""
-    from preservation.clamav import build_test_database
-
     work = Path(tempfile.mkdtemp(prefix="bench-profile-", dir=scratch))
     try:
         source, _ = bench_suite.BUILDERS[corpus](work / "corpora")
-        os.environ["CLAMAV_DATABASE"] = str(build_test_database(work / "clamav-db"))
-        os.environ["CLAMD_SOCKET"] = str(work / "no-clamd.sock")
+        bench_ingest.use_test_clamav(work)
         out.mkdir(parents=True, exist_ok=True)
         spy: list[subprocess.Popen] = []
         counter = bench_ingest.SpawnCounter()

@@ -70,8 +70,10 @@ def validate_wav(source: Path, _output: None = None) -> str:
     """Read a PCM WAVE file's chunks and every frame with the standard library: a
     truncated or malformed file raises. WAVE with another codec (ADPCM, float, …) is
     decoded by FFmpeg instead, as other audio is."""
-    import subprocess
     import wave
+
+    from preservation.format_tools import run_argv
+    from preservation.settings import load_settings
 
     try:
         with wave.open(str(source), "rb") as sound:
@@ -83,14 +85,13 @@ def validate_wav(source: Path, _output: None = None) -> str:
     except wave.Error as error:
         if "unknown format" not in str(error):
             raise ValueError(f"not a well-formed WAVE file: {error}") from None
-        done = subprocess.run(
+        decoded = run_argv(
             ["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-f", "null", "-"],
-            capture_output=True,
-            text=True,
-            timeout=3600,
+            load_settings().tool_timeout,
+            fail_pattern=r"\S",  # as the registry's ffmpeg-decode: any message is a failure
         )
-        if done.returncode or done.stderr.strip():
-            raise ValueError(done.stderr.strip() or f"ffmpeg exit {done.returncode}") from None
+        if not decoded.ok:
+            raise ValueError(decoded.message) from None
         return "WAVE (not PCM) decoded by FFmpeg without errors"
     except EOFError:
         raise ValueError("truncated WAVE file: a chunk ends early") from None

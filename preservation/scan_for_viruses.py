@@ -47,8 +47,10 @@ def scan(package: Package, records: Sequence[FileRecord]) -> ScanSummary:
     version, definitions = engine.version()
     root = package.current_dir()
     limit = package.settings.virus_scan_max_mb
-    too_big = [r for r in records if (r.size or 0) > limit * 2**20]
-    records = [r for r in records if (r.size or 0) <= limit * 2**20]
+    scannable, too_big = [], []
+    for record in records:
+        (too_big if (record.size or 0) > limit * 2**20 else scannable).append(record)
+    records = scannable
     paths = [root / r.path for r in records]
     results = engine.scan(paths)
     detail = f'program="{engine.program}"; version="{version}"; virusDefinitions="{definitions}"'

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 
 
 def main(argv: list[str]) -> int:
     from preservation import aip_catalog
     from preservation.settings import load_settings
+    from preservation_airflow.dag_defaults import aws_conn_id
     from preservation_airflow.storage import aip_store
 
-    conn_id = os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
     # Airflow logs to stdout; the command's output (JSON for scripts) must be alone there.
     with contextlib.redirect_stdout(sys.stderr):
-        location = aip_store(load_settings(), conn_id)
+        location = aip_store(load_settings(), aws_conn_id())
         code, output = aip_catalog.command(location, **json.loads(argv[0]))
     print(output)
     return code

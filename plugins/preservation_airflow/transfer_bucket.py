@@ -4,7 +4,6 @@ feedback logs are the library's (``preservation.transfer_bucket``)."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,8 +17,10 @@ INGEST_DAG = "transfer_ingest"
 def conn_id_for(context) -> str:
     """The run's Airflow connection to S3: its conf's ``aws_conn_id`` (set by the watcher),
     else ``PRESERVATION_AWS_CONN_ID``, else ``aws_default``."""
+    from preservation_airflow.dag_defaults import aws_conn_id
+
     conf = context["dag_run"].conf or {}
-    return conf.get("aws_conn_id") or os.environ.get("PRESERVATION_AWS_CONN_ID", "aws_default")
+    return conf.get("aws_conn_id") or aws_conn_id()
 
 
 def s3_client(aws_conn_id: str):
