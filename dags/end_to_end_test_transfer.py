@@ -2,9 +2,9 @@
 ### test_transfer: an end-to-end test of the whole pipeline
 
 Trigger by hand. Builds a small package (one image, `metadata/metadata.csv` with a test
-catalogue identifier, `archivematica-dev/TEST/<run>` by default) and uploads it to
-`born-digital/test_package.zip` in the transfer bucket. `transfer_watcher` picks it up
-like any upload; its AIP is stored in the `testing` space, never among real content.
+catalogue identifier, `archivematica-dev/TEST/<run>` by default) and puts it in the drop
+box (S3 bucket or folder) as `born-digital/test_package.zip`. `transfer_watcher` picks it
+up like any upload; its AIP is stored in the `testing` space, never among real content.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import os
 from airflow.sdk import Param, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.transfer_bucket import UploadTestPackageOperator
+from preservation_airflow.drop_box import UploadTestPackageOperator
 
-BUCKET = dag_defaults.transfer_bucket()
+SOURCE = dag_defaults.transfer_source()
 CONN = dag_defaults.aws_conn_id()
 PREFIX = os.environ.get("PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-dev/TEST")
 
@@ -26,7 +26,7 @@ PREFIX = os.environ.get("PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-de
     schedule=None,
     catchup=False,
     doc_md=__doc__,
-    tags=["preservation", "s3", "test"],
+    tags=["preservation", "drop box", "test"],
     params={
         "identifier": Param(
             f"{PREFIX}/1", type="string", description="catalogue identifier (keep the test prefix)"
@@ -38,7 +38,7 @@ def test_transfer():
     UploadTestPackageOperator(
         task_id="upload_test_package",
         task_display_name="Upload test package",
-        bucket=BUCKET,
+        source_url=SOURCE,
         identifier="{{ params.identifier }}",
         aws_conn_id=CONN,
     )

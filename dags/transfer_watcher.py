@@ -1,70 +1,83 @@
 """
-### transfer_watcher: the S3 transfer bucket's drop box
+### transfer_watcher: the drop box answers within seconds
 
-Archivists upload a `.zip` under `born-digital/` (catalogued material) or
-`born-digital-accessions/` (accessions). Each run of this DAG waits (deferred, holding no
-worker slot) until the bucket holds a `.zip`, checks every upload that has no feedback
-log yet with the rules of the transfer package specification, starts one
-`transfer_ingest` run per accepted package, then writes each upload's feedback log next
-to it (`{key}.{success|failed}.{timestamp}.log`) and tags accepted uploads (transfer id,
-processing configuration, identifier, time).
+Archivists put a `.zip` under `born-digital/` (catalogued material) or
+`born-digital-accessions/` (accessions) of the drop box: the S3 transfer bucket
+(`PRESERVATION_TRANSFER_SOURCE=s3://bucket`) or, on the embedded default, the folder
+`$PRESERVATION_HOME/transfers/`. This DAG runs continuously, one run after another:
 
-The run id of `transfer_ingest` is derived from the upload (key and ETag), so the same
-upload never starts two runs, however often this DAG looks at it; a re-upload with new
-content starts a new one.
+1. **Wait for new uploads**: deferred to the triggerer (no worker slot), which looks at
+   the drop box every `PRESERVATION_WATCH_POLL_SECONDS` (2) and wakes the run as soon as
+   an upload has no feedback log. After `PRESERVATION_WATCH_MINUTES` (60) with nothing
+   new the run ends skipped and the next one watches on.
+2. **Verify transfer packages**: the checks of the transfer package specification; a
+   rejected upload gets its failed feedback log at once.
+3. **Start transfer_ingest**: one run per accepted upload. Its run id comes from the
+   upload (key and ETag): the same upload never starts two runs, however often it is
+   seen; a new upload of the same key starts a new one.
+4. **Write feedback logs**: `{key}.success.{timestamp}.log` next to each accepted upload,
+   which is tagged (transfer id, processing configuration, identifier, time).
 
-Settings (environment): `PRESERVATION_TRANSFER_BUCKET`, `PRESERVATION_AWS_CONN_ID`
-(an Airflow connection of type aws; default `aws_default`), `PRESERVATION_WATCH_MINUTES`.
+A drop box that cannot be read (no such bucket or folder, credentials refused, no
+connection, S3 unreachable) fails the task with what to fix, alerts Slack once per
+outage, and is retried with backoff until it is fixed.
+
+Settings: `PRESERVATION_TRANSFER_SOURCE`, `PRESERVATION_AWS_CONN_ID` (an Airflow connection
+of type aws; default `aws_default`), `PRESERVATION_WATCH_POLL_SECONDS`,
+`PRESERVATION_WATCH_MINUTES`, `PRESERVATION_WATCH_RETRIES`.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import chain, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.transfer_bucket import (
+from preservation_airflow.alerts import watcher_failed
+from preservation_airflow.drop_box import (
     INGEST_DAG,
     PublishFeedbackOperator,
     VerifyUploadsOperator,
+    WaitForUploadsOperator,
 )
 
-BUCKET = dag_defaults.transfer_bucket()
+SOURCE = dag_defaults.transfer_source()
 CONN = dag_defaults.aws_conn_id()
-EVERY = timedelta(minutes=int(os.environ.get("PRESERVATION_WATCH_MINUTES", "5")))
 
 
 @dag(
     dag_id="transfer_watcher",
-    schedule=EVERY,
+    # One run after another: each waits (deferred) for new uploads, then handles them.
+    schedule="@continuous",
+    start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=["preservation", "s3", "transfer bucket"],
-    default_args=dag_defaults.retry_args("PRESERVATION_TASK_RETRIES", "2"),
+    tags=["preservation", "drop box"],
+    default_args={
+        # A drop box that cannot be read is retried with backoff (up to 10 minutes apart)
+        # rather than failing one run after another.
+        **dag_defaults.retry_args("PRESERVATION_WATCH_RETRIES", "5", backoff=True),
+        "max_retry_delay": timedelta(minutes=10),
+        "on_retry_callback": watcher_failed,
+        "on_failure_callback": watcher_failed,
+    },
 )
 def transfer_watcher():
-    wait = S3KeySensor(
+    wait = WaitForUploadsOperator(
         task_id="wait_for_uploads",
-        task_display_name="Wait for uploads",
-        bucket_name=BUCKET,
-        bucket_key="*.zip",
-        wildcard_match=True,
+        task_display_name="Wait for new uploads",
+        source_url=SOURCE,
         aws_conn_id=CONN,
-        deferrable=True,
-        poke_interval=30,
-        # Nothing uploaded within one interval: this run ends skipped, the next one waits.
-        timeout=EVERY.total_seconds(),
-        soft_fail=True,
+        poll_seconds=dag_defaults.seconds("PRESERVATION_WATCH_POLL_SECONDS", "2"),
+        idle_seconds=60 * dag_defaults.seconds("PRESERVATION_WATCH_MINUTES", "60"),
     )
     verify = VerifyUploadsOperator(
         task_id="verify_uploads",
         task_display_name="Verify transfer packages",
-        bucket=BUCKET,
+        source_url=SOURCE,
         aws_conn_id=CONN,
     )
     start = TriggerDagRunOperator.partial(
@@ -76,6 +89,7 @@ def transfer_watcher():
     feedback = PublishFeedbackOperator(
         task_id="write_feedback_logs",
         task_display_name="Write feedback logs",
+        source_url=SOURCE,
         verify_task_id="verify_uploads",
         aws_conn_id=CONN,
         # After the runs exist (or none was needed); never after a failed start.

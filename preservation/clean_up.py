@@ -1,5 +1,5 @@
 """Clean up: remove the working copies once, and only once, the AIP is safely stored;
-then apply the source policy to the upload in the transfer bucket.
+then apply the source policy to the upload in the drop box.
 
 "Safely stored" is the index of every location (the main one and each replica): a record
 there is written only after the copy was read back intact.
@@ -7,16 +7,17 @@ there is written only after the copy was read back intact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from preservation import compress_aip, transfer_bucket
+from preservation import compress_aip
 from preservation.errors import ConfigurationInvalid, StorageUnavailable
 from preservation.package import Package
 from preservation.safe_extract import remove_tree
 from preservation.storage import Location
 from preservation.store_aip import default_location
+from preservation.transfer_source import SOURCE_POLICIES, TransferSource
 
 NAME = "Clean up"
 
@@ -31,16 +32,17 @@ def run(
     package: Package,
     location: Location | None = None,
     replicas: Sequence[Location] = (),
-    source: str = "",
-    source_client: Callable[[], object] | None = None,
+    drop_box: TransferSource | None = None,
+    upload_key: str = "",
 ) -> CleanResult:
     """Remove transfer, SIP, compressed package and state (no PREMIS event), then apply
-    ``PRESERVATION_SOURCE_AFTER_STORAGE`` to an ``s3://`` ``source``."""
+    ``PRESERVATION_SOURCE_AFTER_STORAGE`` to the upload ``upload_key`` of the drop box
+    (a transfer given by path or URL by hand is never touched)."""
     policy = package.settings.source_after_storage
-    if policy not in transfer_bucket.SOURCE_POLICIES:
+    if policy not in SOURCE_POLICIES:
         raise ConfigurationInvalid(
             f"PRESERVATION_SOURCE_AFTER_STORAGE={policy!r}: use one of "
-            + ", ".join(transfer_bucket.SOURCE_POLICIES)
+            + ", ".join(SOURCE_POLICIES)
         )
     location = location or default_location(package)
     missing = [
@@ -58,9 +60,7 @@ def run(
     removed = [str(t) for t in targets if t.exists()]
     for target in targets:
         remove_tree(target)
-    done = ""
-    if source.startswith("s3://") and source_client is not None:
-        done = transfer_bucket.after_storage(source_client(), source, policy)
+    done = drop_box.after_storage(upload_key, policy) if drop_box and upload_key else ""
     return CleanResult(removed, done)
 
 

@@ -105,7 +105,23 @@ def ingest(args: argparse.Namespace) -> int:
 
 
 def airflow(args: argparse.Namespace) -> int:
-    env = airflow_environment(load_settings())
+    settings = load_settings()
+    env = airflow_environment(settings)
+    if settings.transfer_source_url == settings.default_transfer_source_url:
+        # The embedded default's drop box is ours to make; a folder named in
+        # PRESERVATION_TRANSFER_SOURCE (a mounted share) is not: if it is missing, the
+        # watcher must say so rather than watch an empty folder of our making.
+        from preservation.transfer_source import open_transfer_source
+
+        drop_box = open_transfer_source(settings.transfer_source_url)
+        drop_box.create()
+        if args.args[:1] == ["standalone"]:
+            print(
+                f"Drop box: put a transfer package (.zip) into {drop_box.root}/born-digital/ "
+                f"or {drop_box.root}/born-digital-accessions/; its feedback log appears "
+                "beside it within seconds.",
+                flush=True,
+            )
     os.execve(_airflow(), [_airflow(), *args.args], env)
 
 

@@ -11,6 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def transfer_source_url(env, home: Path) -> str:
+    """The drop box's URL: ``PRESERVATION_TRANSFER_SOURCE`` (``s3://bucket[/prefix]`` or
+    ``file:///folder``), else the bucket ``PRESERVATION_TRANSFER_BUCKET`` names, else the
+    folder ``transfers/`` under ``PRESERVATION_HOME`` (the embedded default)."""
+    if env.get("PRESERVATION_TRANSFER_SOURCE"):
+        return env["PRESERVATION_TRANSFER_SOURCE"]
+    if env.get("PRESERVATION_TRANSFER_BUCKET"):
+        return f"s3://{env['PRESERVATION_TRANSFER_BUCKET']}"
+    return (home / "transfers").as_uri()
+
+
 def _int_env(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
@@ -39,6 +50,7 @@ class Settings:
     chunk_files: int
     limits: Limits
     aip_store_url: str = ""
+    transfer_source_url: str = ""
     aip_replica_urls: tuple[str, ...] = ()
     dip_store_url: str = ""
     source_after_storage: str = "monitor"
@@ -53,6 +65,11 @@ class Settings:
     @property
     def processing_directory(self) -> Path:
         return self.shared_directory / "currentlyProcessing"
+
+    @property
+    def default_transfer_source_url(self) -> str:
+        """The embedded default's drop box, the folder ``transfers/`` of the home."""
+        return (self.home / "transfers").as_uri()
 
     @property
     def aip_store(self) -> Path:
@@ -84,6 +101,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         # s3://bucket/prefix stores AIPs on S3 (through the Airflow connection); empty: the
         # local folder under PRESERVATION_HOME.
         aip_store_url=env.get("PRESERVATION_AIP_STORE", ""),
+        transfer_source_url=transfer_source_url(env, home),
         # More locations every AIP is also written to and verified in before it counts as
         # stored (space- or comma-separated URLs).
         aip_replica_urls=tuple(env.get("PRESERVATION_AIP_REPLICAS", "").replace(",", " ").split()),

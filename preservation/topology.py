@@ -125,7 +125,7 @@ def environment(site: Site) -> dict[str, str]:
         # away from the metadata database (their SQL_ALCHEMY_CONN is blanked).
         "PRESERVATION_METADATA_DB": site.database_url,
         "PRESERVATION_HOME": site.preservation_home,
-        "PRESERVATION_TRANSFER_BUCKET": site.transfer_bucket,
+        "PRESERVATION_TRANSFER_SOURCE": f"s3://{site.transfer_bucket}",
         "PRESERVATION_AIP_STORE": site.aip_store,
         "PRESERVATION_HEAVY_QUEUE": site.heavy_queue,
         "PRESERVATION_ENVIRONMENT": site.environment,

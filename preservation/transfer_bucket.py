@@ -1,262 +1,202 @@
-"""The S3 transfer bucket (the drop box): uploads, their feedback logs and tags.
+"""The S3 transfer bucket: production's drop box (``s3://bucket[/prefix]``).
 
 Works on a boto3 S3 client handed in by the caller (the Airflow side builds it from an
 Airflow connection with providers-amazon's S3Hook; this library never imports Airflow).
-An upload is identified by bucket, key and ETag: the same upload always gets the same
-feedback-log key and the same transfer_ingest run id, however often it is looked at; a
-re-upload with new content gets new ones.
+A feedback log records the ETag of the upload it is about (metadata ``source-etag``), so
+an upload replaced within the second of the one that was checked is still seen as new;
+an accepted upload is tagged (transfer id, processing configuration, identifier, time)
+for the weekly transfer monitor. Only the upload that was checked is ever processed: it
+is read with ``If-Match`` its ETag.
+
+S3 refusing (no such bucket, credentials refused) is a ``ConfigurationInvalid`` that
+says what to fix; S3 unreachable is a ``StorageUnavailable``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
-from preservation import preflight
-from preservation.errors import StorageUnavailable
-from preservation.notifications import blocks_message, system_label
-from preservation.premis import stable_uuid
-from preservation.settings import Limits
-
-#: What happens to an upload once its AIP is verified in storage (operations.md: the
-#: weekly transfer monitor deletes it, so "monitor" is the default).
-SOURCE_POLICIES = ("monitor", "delete", "keep")
-#: The tag that tells the transfer monitor to leave an upload in the bucket.
-KEEP_TAG = {"Key": "retention", "Value": "keep"}
+from preservation.errors import (
+    ConfigurationInvalid,
+    PreservationError,
+    StorageUnavailable,
+    TransferInvalid,
+)
+from preservation.transfer_source import (
+    FEEDBACK,
+    Listing,
+    TransferSource,
+    Upload,
+    bare_etag,
+    is_upload,
+)
 
 #: The feedback log's metadata naming the ETag of the upload it is about.
 SOURCE_ETAG = "source-etag"
-
-FEEDBACK = re.compile(
-    r"^(?P<key>.+\.zip)\.(?P<verdict>success|failed)\.(?P<stamp>\d{8}T\d{6}Z)\.log$"
-)
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One .zip in the transfer bucket, as S3 lists it."""
-
-    bucket: str
-    key: str
-    etag: str
-    last_modified: datetime
-
-    @property
-    def stamp(self) -> str:
-        """The upload's time, as the feedback log's key carries it."""
-        return self.last_modified.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    @property
-    def run_id(self) -> str:
-        """transfer_ingest's run id for this upload: the same upload, the same run."""
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.key)[:150]
-        return f"s3__{slug}__{self.etag.strip(chr(34))[:32]}"
-
-    @property
-    def transfer_id(self) -> str:
-        return stable_uuid("upload", self.bucket, self.key, self.etag)
+#: The tag that tells the transfer monitor to leave an upload in the bucket.
+KEEP_TAG = {"Key": "retention", "Value": "keep"}
+#: S3's answers that mean the credentials (or their permissions) are wrong.
+REFUSED = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AuthorizationHeaderMalformed",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+}
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What the pre-flight checks said about an upload: the feedback log to write next to
-    it and, when accepted, the tags to put on it."""
-
-    upload: Upload
-    accepted: bool
-    processing_config: str
-    identifier: str
-    text: str
-    tags: dict
-
-    @property
-    def log_key(self) -> str:
-        return preflight.feedback_key(self.upload.key, self.accepted, self.upload.stamp)
+def error_code(exc: BaseException) -> str:
+    """S3's error code of a botocore ClientError ("" for anything else)."""
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
-def uploads(client, bucket: str, prefixes: tuple[str, ...] = ("",)) -> list[Upload]:
-    """The .zip uploads that have no feedback log yet (under any prefix: one under an
-    unknown prefix gets a failed log saying so).
+class S3TransferSource(TransferSource):
+    """The drop box in an S3 bucket (keys under ``prefix``)."""
 
-    A log names its upload by key and time to the second (the specified format); it also
-    records the upload's ETag (metadata ``source-etag``), so an upload replaced within the
-    same second as the one that was checked is still seen as new."""
-    found, logged = [], {}
-    try:
-        for prefix in prefixes:
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
-            ):
+    def __init__(self, client, bucket: str, prefix: str = "", credentials: str = ""):
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.credentials = credentials or "the S3 credentials"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fault(self, exc: BaseException, what: str) -> PreservationError:
+        """What an S3 error means for the person who must fix it."""
+        code = error_code(exc)
+        if code == "NoSuchBucket":
+            return ConfigurationInvalid(
+                f"{what}: the bucket {self.bucket} does not exist. Create it, or point "
+                "PRESERVATION_TRANSFER_SOURCE at the drop box's bucket."
+            )
+        missing = type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError")
+        if code in REFUSED or missing:
+            return ConfigurationInvalid(
+                f"{what}: S3 refused {self.credentials} ({code or type(exc).__name__}). "
+                f"Fix its access key and secret (or role) and its permission to list, read "
+                f"and write {self.url}."
+            )
+        return StorageUnavailable(f"{what}: {exc}")
+
+    # -- listing --------------------------------------------------------------------------
+    def listing(self, prefix: str = "") -> Listing:
+        uploads, logs = [], {}
+        base = len(self._key(""))
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
                 for item in page.get("Contents", []):
-                    key = item["Key"]
+                    key = item["Key"][base:]
                     match = FEEDBACK.match(key)
                     if match:
-                        logged.setdefault((match["key"], match["stamp"]), []).append(key)
-                    elif key.lower().endswith(".zip"):
-                        found.append(Upload(bucket, key, item["ETag"], item["LastModified"]))
-        return [u for u in found if not _checked(client, u, logged.get((u.key, u.stamp), []))]
-    except Exception as exc:  # botocore's errors: S3 unreachable or refusing
-        raise StorageUnavailable(f"Cannot list s3://{bucket}: {exc}") from exc
+                        logs.setdefault((match["key"], match["stamp"]), []).append(key)
+                    elif is_upload(key):
+                        uploads.append(Upload(self.url, key, item["ETag"], item["LastModified"]))
+        except Exception as exc:  # botocore's errors: S3 unreachable or refusing
+            raise self._fault(exc, f"Cannot list {self.url}") from exc
+        return Listing(uploads, logs)
 
+    def log_is_about(self, upload: Upload, log_key: str) -> bool:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(log_key))
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False  # deleted since the listing
+            raise self._fault(exc, f"Cannot read {self.url}/{log_key}") from exc
+        recorded = head.get("Metadata", {}).get(SOURCE_ETAG)
+        # A log written before logs recorded their upload's ETag is about it.
+        return recorded is None or recorded == bare_etag(upload.etag)
 
-def _checked(client, upload: Upload, log_keys: list[str]) -> bool:
-    """Whether one of the logs with the upload's key and time is about this upload."""
-    for log_key in log_keys:
-        metadata = client.head_object(Bucket=upload.bucket, Key=log_key).get("Metadata", {})
-        if metadata.get(SOURCE_ETAG, _etag(upload.etag)) == _etag(upload.etag):
-            return True
-    return False
+    # -- reading and writing -----------------------------------------------------------
+    def fetch(self, upload: Upload, target: Path) -> None:
+        try:
+            # One conditional GET, streamed to disk: S3 answers 412 if the key holds another
+            # upload by now (download_file cannot send If-Match).
+            body = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(upload.key), IfMatch=upload.etag
+            )["Body"]
+            with open(target, "wb") as handle:
+                shutil.copyfileobj(body, handle, 8 * 1024 * 1024)
+        except Exception as exc:
+            target.unlink(missing_ok=True)
+            if error_code(exc) in ("412", "PreconditionFailed"):
+                raise TransferInvalid(
+                    f"{upload.url} was replaced after it was checked (this run is for ETag "
+                    f"{upload.etag}); the new upload gets its own feedback log and run"
+                ) from exc
+            raise self._fault(exc, f"Cannot read {upload.url}") from exc
 
-
-def _etag(etag: str) -> str:
-    return etag.strip('"')
-
-
-def verify(client, upload: Upload, work: Path, limits: Limits, timeout: int) -> Verdict:
-    """Run the pre-flight checks on an upload (downloaded to ``work``); nothing is written
-    to the bucket yet (see ``publish``)."""
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        kind, config = preflight.kind_for_key(upload.key)
-    except ValueError as exc:
-        return Verdict(upload, False, "", "", f"{exc}\n", {})
-    local = work / Path(upload.key).name
-    try:
-        client.download_file(upload.bucket, upload.key, str(local))
-    except Exception as exc:  # botocore's errors: S3 unreachable or refusing
-        raise StorageUnavailable(f"Cannot read {upload.url}: {exc}") from exc
-    try:
-        report = preflight.check(local, kind, limits, timeout, name=upload.key)
-    finally:
-        local.unlink(missing_ok=True)
-    text = report.render(started, upload.transfer_id if report.success else "")
-    tags = {}
-    if report.success:
-        tags = {
-            "transfer-id": upload.transfer_id,
-            "processing-config": config,
-            ("accession-number" if kind == "accession" else "catalogue-identifier"): (
-                report.identifier
-            ),
-            "event-time": started,
-        }
-    return Verdict(upload, report.success, config, report.identifier, text, tags)
-
-
-def publish(client, verdict: Verdict) -> str:
-    """Write the feedback log next to the upload (the same key on a retry) and tag an
-    accepted upload; returns the log's key."""
-    upload = verdict.upload
-    try:
-        client.put_object(
-            Bucket=upload.bucket,
-            Key=verdict.log_key,
-            Body=verdict.text.encode("utf-8"),
-            ContentType="text/plain; charset=utf-8",
-            Metadata={SOURCE_ETAG: _etag(upload.etag)},
-        )
-        if verdict.tags:
-            client.put_object_tagging(
-                Bucket=upload.bucket,
-                Key=upload.key,
-                Tagging={"TagSet": [{"Key": k, "Value": _tag(v)} for k, v in verdict.tags.items()]},
+    def write_text(self, key: str, text: str, upload: Upload | None = None) -> None:
+        metadata = {SOURCE_ETAG: bare_etag(upload.etag)} if upload else {}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=text.encode("utf-8"),
+                ContentType="text/plain; charset=utf-8",
+                Metadata=metadata,
             )
-    except Exception as exc:
-        raise StorageUnavailable(f"Cannot write the feedback log of {upload.url}: {exc}") from exc
-    return verdict.log_key
+        except Exception as exc:
+            raise self._fault(exc, f"Cannot write {self.url}/{key}") from exc
+
+    def read_text(self, key: str) -> str:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return body.read().decode("utf-8")
+        except Exception as exc:
+            raise self._fault(exc, f"Cannot read {self.url}/{key}") from exc
+
+    def tag(self, upload: Upload, tags: dict[str, str]) -> None:
+        tag_set = [{"Key": k, "Value": _tag(v)} for k, v in tags.items()]
+        try:
+            self.client.put_object_tagging(
+                Bucket=self.bucket, Key=self._key(upload.key), Tagging={"TagSet": tag_set}
+            )
+        except Exception as exc:
+            raise self._fault(exc, f"Cannot tag {upload.url}") from exc
+
+    def delete(self, keys: Iterable[str]) -> None:
+        try:
+            for key in keys:  # deleting what is gone already is fine for S3 (a retry)
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise self._fault(exc, f"Cannot delete from {self.url}") from exc
+
+    def keep(self, key: str) -> str:
+        url = f"{self.url}/{key}"
+        try:
+            try:
+                tags = self.client.get_object_tagging(Bucket=self.bucket, Key=self._key(key))
+            except Exception as exc:
+                if error_code(exc) in ("NoSuchKey", "404"):
+                    return f"{url} is gone already"
+                raise
+            kept = [t for t in tags["TagSet"] if t["Key"] != KEEP_TAG["Key"]] + [KEEP_TAG]
+            self.client.put_object_tagging(
+                Bucket=self.bucket, Key=self._key(key), Tagging={"TagSet": kept}
+            )
+        except Exception as exc:
+            raise self._fault(exc, f"Cannot tag {url}") from exc
+        return f"kept {url} (tagged retention=keep)"
+
+    def put(self, key: str, path: Path) -> Upload:
+        try:
+            self.client.upload_file(str(path), self.bucket, self._key(key))
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise self._fault(exc, f"Cannot upload to {self.url}/{key}") from exc
+        return Upload(self.url, key, head["ETag"], head["LastModified"])
 
 
 def _tag(value: str) -> str:
     # S3 tag values allow letters, digits, spaces and + - = . _ : / @ only.
     return re.sub(r"[^\w +\-=.:/@]", "_", value)[:256]
-
-
-def split_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> (bucket, key)."""
-    bucket, _, key = url.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-def feedback_logs(client, bucket: str, key: str, verdict: str = "") -> list[str]:
-    """The feedback logs of the upload ``key`` (of one verdict, when given)."""
-    return [
-        item["Key"]
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=key + "."
-        )
-        for item in page.get("Contents", [])
-        if (m := FEEDBACK.match(item["Key"]))
-        and m["key"] == key
-        and (not verdict or m["verdict"] == verdict)
-    ]
-
-
-def after_storage(client, url: str, policy: str) -> str:
-    """Apply the source policy to the upload at ``url`` (its AIP is verified in storage):
-    "delete" removes it and its feedback logs, "keep" tags it so the weekly monitor leaves
-    it, "monitor" does nothing (the monitor deletes it). Returns what was done."""
-    bucket, key = split_url(url)
-    try:
-        if policy == "delete":
-            logs = feedback_logs(client, bucket, key)
-            for target in [key, *logs]:  # deleting what is gone already is fine (a retry)
-                client.delete_object(Bucket=bucket, Key=target)
-            return f"deleted {url} and {len(logs)} feedback log(s)"
-        if policy == "keep":
-            try:
-                tags = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-            except client.exceptions.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-                    raise
-                return f"{url} is gone already"
-            tags = [t for t in tags if t["Key"] != KEEP_TAG["Key"]] + [KEEP_TAG]
-            client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
-            return f"kept {url} (tagged retention=keep)"
-    except Exception as exc:  # botocore's errors: S3 unreachable or refusing
-        raise StorageUnavailable(f"Cannot apply the source policy to {url}: {exc}") from exc
-    return f"left {url} for the transfer monitor"
-
-
-def failure_alert(
-    source: str, stage: str, reason: str, log_url: str, system: str, environment: str = ""
-) -> dict:
-    """The Slack message for a transfer that failed after acceptance."""
-    return blocks_message(
-        [
-            f"🚨 *A transfer failed in {system_label(system, environment)}*\n"
-            f"*Package:* {source}\n*Stage:* {stage}\n*Reason:* {reason[:2000]}\n"
-            f"<{log_url}|Task log in Airflow>"
-        ]
-    )
-
-
-def note_failure(client, url: str, etag: str, stage: str, reason: str) -> str | None:
-    """Add to the upload's feedback log that its transfer failed after acceptance (once);
-    returns the log's key, None when the upload has no log of its own."""
-    bucket, key = split_url(url)
-    for log_key in sorted(feedback_logs(client, bucket, key, "success"), reverse=True):
-        head = client.head_object(Bucket=bucket, Key=log_key)
-        if head.get("Metadata", {}).get(SOURCE_ETAG) not in (None, _etag(etag)):
-            continue
-        text = client.get_object(Bucket=bucket, Key=log_key)["Body"].read().decode("utf-8")
-        marker = "FAILED after acceptance"
-        if marker not in text:
-            text += (
-                f"\n{marker}: the transfer stopped at {stage!r}.\n{reason}\n"
-                "The package stays in the bucket; nothing of it was stored.\n"
-            )
-            client.put_object(
-                Bucket=bucket,
-                Key=log_key,
-                Body=text.encode("utf-8"),
-                ContentType="text/plain; charset=utf-8",
-                Metadata=head.get("Metadata", {}),
-            )
-        return log_key
-    return None

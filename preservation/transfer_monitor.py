@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from preservation.aip_index import Index
 from preservation.errors import StorageUnavailable
 from preservation.notifications import blocks_message, is_production, system_label
-from preservation.transfer_bucket import FEEDBACK, KEEP_TAG, Upload
+from preservation.transfer_bucket import KEEP_TAG
+from preservation.transfer_source import FEEDBACK, Upload
 
 NAME = "Transfer monitor"
 LOOKBACK_DAYS = 14
@@ -96,7 +97,7 @@ def survey(
             transfer_id = tags.get("transfer-id")
             if not transfer_id:
                 continue  # rejected before processing: its feedback log told the archivist
-            upload = Upload(bucket, key, item["ETag"], item["LastModified"])
+            upload = Upload(f"s3://{bucket}", key, item["ETag"], item["LastModified"])
             if index.transfer_stored(transfer_id):
                 report.stored.append(Line(key, transfer_id))
                 if tags.get(KEEP_TAG["Key"]) != KEEP_TAG["Value"]:

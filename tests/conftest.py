@@ -207,19 +207,19 @@ def package_until(make_transfer, new_package, run_until):
     return build
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory):
-    """moto's standalone S3 server on a free loopback port, for the whole session."""
+def start_moto(folder: Path, **environment: str) -> tuple[subprocess.Popen, str]:
+    """moto's standalone S3 server on a free loopback port; returns (process, endpoint)."""
     import sys
 
     from preservation.cluster import free_port, s3_ready
 
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    log = folder / f"moto-{port}.log"
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=open(log, "wb"),
         stderr=subprocess.STDOUT,
+        env={**os.environ, **environment},
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -227,6 +227,25 @@ def moto_endpoint(tmp_path_factory):
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"moto_server did not start: {log.read_text()}")
         time.sleep(0.2)
+    return server, endpoint
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    """moto's standalone S3 server on a free loopback port, for the whole session."""
+    server, endpoint = start_moto(tmp_path_factory.mktemp("moto"))
+    yield endpoint
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def moto_checking_credentials(tmp_path_factory):
+    """A moto S3 server that checks credentials (IAM authentication on from the first
+    request): an unknown access key is refused as AWS refuses it."""
+    server, endpoint = start_moto(
+        tmp_path_factory.mktemp("moto-auth"), INITIAL_NO_AUTH_ACTION_COUNT="0"
+    )
     yield endpoint
     server.terminate()
     server.wait(timeout=30)
@@ -369,3 +388,80 @@ def sns_queue(s3, moto_endpoint, monkeypatch):
     published = sns_subscription(moto_endpoint)
     monkeypatch.setenv("PRESERVATION_SNS_TOPIC_ARN", published.topic)
     return published
+
+
+class TcpProxy:
+    """A TCP forwarder on loopback in front of a server; ``down()`` makes the server
+    unreachable (connections refused, open ones cut), ``up()`` brings it back on the
+    same port."""
+
+    def __init__(self, target_port: int):
+        import socket
+
+        self.target_port = target_port
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.listener = None
+        self.open: list = []
+        self.up()
+
+    def up(self) -> None:
+        import socket
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        import socket
+
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
+        for connection in self.open:
+            try:
+                connection.close()
+            except OSError:
+                pass
+        self.open.clear()
+
+    def _accept(self, listener) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed by down()
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            self.open += [client, server]
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, target) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                try:
+                    end.close()
+                except OSError:
+                    pass

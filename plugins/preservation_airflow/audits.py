@@ -33,7 +33,8 @@ class SurveyTransfersOperator(BaseOperator):
 
     def execute(self, context):
         from preservation import transfer_monitor
-        from preservation_airflow.transfer_bucket import INGEST_DAG, s3_client
+        from preservation_airflow.drop_box import INGEST_DAG
+        from preservation_airflow.storage import s3_client
 
         ti = context["ti"]
 
@@ -89,7 +90,7 @@ class DeleteStoredSourcesOperator(BaseOperator):
 
     def execute(self, context):
         from preservation import transfer_monitor
-        from preservation_airflow.transfer_bucket import s3_client
+        from preservation_airflow.storage import s3_client
 
         data = context["ti"].xcom_pull(task_ids=self.survey_task_id)
         report = transfer_monitor.MonitorReport.from_dict(data)

@@ -7,9 +7,30 @@ import os
 from datetime import timedelta
 
 
+def transfer_source() -> str:
+    """The archivists' drop box, a URL: ``PRESERVATION_TRANSFER_SOURCE`` (or the bucket
+    ``PRESERVATION_TRANSFER_BUCKET``), else ``$PRESERVATION_HOME/transfers``."""
+    from pathlib import Path
+
+    from preservation.settings import transfer_source_url
+
+    home = Path(os.environ.get("PRESERVATION_HOME", "var")).resolve()
+    return transfer_source_url(os.environ, home)
+
+
 def transfer_bucket() -> str:
-    """The archivists' drop box (``PRESERVATION_TRANSFER_BUCKET``)."""
+    """The S3 transfer bucket, for the DAGs that work on S3 only (the weekly monitor)."""
+    from urllib.parse import urlparse
+
+    source = urlparse(transfer_source())
+    if source.scheme == "s3":
+        return source.netloc
     return os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
+
+
+def seconds(variable: str, default: str) -> float:
+    """A duration setting, in seconds."""
+    return float(os.environ.get(variable, default))
 
 
 def aws_conn_id() -> str:

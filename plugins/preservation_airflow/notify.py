@@ -57,7 +57,7 @@ def after_store(package, context, location, log) -> None:
         return
     from airflow.providers.amazon.aws.hooks.sns import SnsHook
 
-    from preservation_airflow.transfer_bucket import conn_id_for
+    from preservation_airflow.storage import conn_id_for
 
     hook = SnsHook(aws_conn_id=conn_id_for(context))
 

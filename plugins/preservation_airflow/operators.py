@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,14 +91,15 @@ class MicroServiceOperator(BaseOperator):
             package, source = package_for(context)
             self._skip_if_stored(package, context)
             downloaded = None
-            if self.service == "receive_transfer" and source.startswith("s3://"):
-                source = downloaded = self._download(source, package, context)
+            if self.service == "receive_transfer":
+                downloaded = self._download(source, package, context)
+                source = downloaded or source
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
             if self.service in AFTER_STORAGE:
                 from preservation_airflow.storage import location_kwargs
 
-                kwargs |= location_kwargs(self.service, package, context, source)
+                kwargs |= location_kwargs(self.service, package, context)
             self.log.info(
                 "%s: %s (AIP %s)%s",
                 module.NAME,
@@ -134,41 +134,32 @@ class MicroServiceOperator(BaseOperator):
         self.log.info("%s done: %s", module.NAME, summary)
         return summary
 
-    def _download(self, url: str, package, context) -> str:
-        """A copy of the s3:// upload in the processing directory (the upload stays in the
-        bucket until its AIP is verified in storage)."""
-        from urllib.parse import urlparse
+    def _download(self, url: str, package, context) -> str | None:
+        """A copy, in the processing directory, of exactly the upload the watcher checked
+        (the upload stays in the drop box until its AIP is verified in storage); None for
+        a local transfer given by hand, which Receive transfer reads in place."""
+        from preservation.errors import StorageUnavailable
+        from preservation.transfer_source import Upload, split_upload_url
+        from preservation_airflow.storage import conn_id_for, drop_box_upload, transfer_source
 
-        from preservation.errors import StorageUnavailable, TransferInvalid
-        from preservation_airflow.transfer_bucket import conn_id_for, s3_client
-
-        parsed = urlparse(url)
+        found = drop_box_upload(context)
+        if found is None:
+            if not url.startswith("s3://"):
+                return None
+            # An s3:// URL given by hand: the upload there now.
+            source_url, key = split_upload_url(url)
+            source = transfer_source(source_url, conn_id_for(context))
+            upload = source.upload(key)
+            if upload is None:
+                raise StorageUnavailable(f"Cannot download {url}: there is no such upload")
+            found = source, Upload(source.url, key, upload.etag, upload.last_modified)
+        source, upload = found
         target = (
-            package.settings.shared_directory / "downloads" / (f"{package.ref.transfer_uuid}.zip")
+            package.settings.shared_directory / "downloads" / f"{package.ref.transfer_uuid}.zip"
         )
         target.parent.mkdir(parents=True, exist_ok=True)
-        # The watcher checked the upload with this ETag: only that upload is processed.
-        etag = (context["dag_run"].conf or {}).get("etag")
-        bucket, key = parsed.netloc, parsed.path.lstrip("/")
-        try:
-            client = s3_client(conn_id_for(context))
-            if etag:
-                # One conditional GET, streamed to disk: S3 answers 412 if the key holds
-                # another upload by now.
-                body = client.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
-                with open(target, "wb") as handle:
-                    shutil.copyfileobj(body, handle, 8 * 1024 * 1024)
-            else:
-                client.download_file(bucket, key, str(target))
-        except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code in ("412", "PreconditionFailed"):
-                raise TransferInvalid(
-                    f"{url} was replaced after it was checked (this run is for ETag {etag}); "
-                    "the new upload gets its own feedback log and run"
-                ) from exc
-            raise StorageUnavailable(f"Cannot download {url}: {exc}") from exc
-        self.log.info("Downloaded %s to %s", url, target)
+        source.fetch(upload, target)
+        self.log.info("Copied %s (ETag %s) to %s", upload.url, upload.etag, target)
         return str(target)
 
     def _skip_if_stored(self, package, context) -> None:

@@ -1,14 +1,87 @@
-"""Which storage locations a run uses, built at execute time (never at parse time).
+"""Which storage and which drop box a run uses, built at execute time (never at parse time).
 
 Each location is a URL setting: ``PRESERVATION_AIP_STORE``, ``PRESERVATION_AIP_REPLICAS``
 and ``PRESERVATION_DIP_STORE`` (empty: the local folders under ``PRESERVATION_HOME``;
-``file:///path``; ``s3://bucket/prefix``). S3 is reached through the run's Airflow
-connection (conf ``aws_conn_id``, else ``PRESERVATION_AWS_CONN_ID``, else
-``aws_default``), and AIPs go to the space they belong to (born-digital,
-born-digital-accessions, testing).
+``file:///path``; ``s3://bucket/prefix``), and the drop box ``PRESERVATION_TRANSFER_SOURCE``.
+S3 is reached through the run's Airflow connection (conf ``aws_conn_id``, else
+``PRESERVATION_AWS_CONN_ID``, else ``aws_default``), and AIPs go to the space they belong
+to (born-digital, born-digital-accessions, testing).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def conn_id_for(context) -> str:
+    """The run's Airflow connection to S3: its conf's ``aws_conn_id`` (set by the watcher),
+    else ``PRESERVATION_AWS_CONN_ID``, else ``aws_default``."""
+    from preservation_airflow.dag_defaults import aws_conn_id
+
+    conf = context["dag_run"].conf or {}
+    return conf.get("aws_conn_id") or aws_conn_id()
+
+
+def s3_client(aws_conn_id: str):
+    """A boto3 S3 client for the Airflow connection ``aws_conn_id``."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
+
+
+def require_connection(aws_conn_id: str) -> None:
+    """ConfigurationInvalid unless the Airflow connection exists: without it boto3 would
+    quietly fall back to whatever credentials the machine has."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from preservation.errors import ConfigurationInvalid
+
+    try:
+        BaseHook.get_connection(aws_conn_id)
+    except AirflowNotFoundException:
+        raise ConfigurationInvalid(
+            f"The Airflow connection {aws_conn_id!r} is not defined: create it (type aws; "
+            "credentials as login and password, an S3-compatible store's address as "
+            'extra {"endpoint_url": …}; empty to use the machine\'s role), or set '
+            "PRESERVATION_AWS_CONN_ID to the connection that reaches the drop box"
+        ) from None
+
+
+def client_factory(aws_conn_id: str):
+    """Builds an S3 client for the connection when a location needs one (never at parse
+    time, never for a local location)."""
+
+    def client():
+        return s3_client(aws_conn_id)
+
+    return client
+
+
+def transfer_source(url: str, aws_conn_id: str):
+    """The drop box at ``url``, reached through ``aws_conn_id`` when it is on S3."""
+    from preservation.transfer_source import open_transfer_source
+
+    if url.startswith("s3://"):
+        require_connection(aws_conn_id)
+    return open_transfer_source(
+        url, client_factory(aws_conn_id), credentials=f"the Airflow connection {aws_conn_id!r}"
+    )
+
+
+def drop_box_upload(context):
+    """(drop box, upload) of a run the watcher started, None for a transfer given by
+    path or URL by hand (whose source is never touched)."""
+    from preservation.transfer_source import Upload, split_upload_url
+
+    conf = context["dag_run"].conf or {}
+    if not conf.get("etag") or not conf.get("transfer"):
+        return None
+    source_url, key = split_upload_url(conf["transfer"], conf.get("transfer_source", ""))
+    source = transfer_source(source_url, conn_id_for(context))
+    uploaded = conf.get("uploaded")
+    arrived = datetime.fromisoformat(uploaded) if uploaded else datetime.now(UTC)
+    return source, Upload(source.url, key, conf["etag"], arrived)
 
 
 def _space(package) -> str:
@@ -23,18 +96,6 @@ def _space(package) -> str:
     return space_for(identifier, kind, package.settings.test_identifier_prefix)
 
 
-def client_factory(aws_conn_id: str):
-    """Builds an S3 client for the connection when a location needs one (never at parse
-    time, never for a local location)."""
-
-    def client():
-        from preservation_airflow.transfer_bucket import s3_client
-
-        return s3_client(aws_conn_id)
-
-    return client
-
-
 def aip_store(settings, aws_conn_id: str, space: str = ""):
     """The deployment's main AIP location (its index answers "is it stored")."""
     from preservation.locations import open_location
@@ -46,15 +107,12 @@ def aip_store(settings, aws_conn_id: str, space: str = ""):
 
 def aip_location(package, context):
     """The main AIP location of this run, writing into the space its AIP belongs to."""
-    from preservation_airflow.transfer_bucket import conn_id_for
-
     return aip_store(package.settings, conn_id_for(context), _space(package))
 
 
-def location_kwargs(service: str, package, context, source: str) -> dict:
-    """The locations (and the source upload) a storage stage works on."""
+def location_kwargs(service: str, package, context) -> dict:
+    """The locations (and the drop box upload) a storage stage works on."""
     from preservation.locations import open_location
-    from preservation_airflow.transfer_bucket import conn_id_for
 
     settings = package.settings
     conn_id, space = conn_id_for(context), _space(package)
@@ -68,5 +126,7 @@ def location_kwargs(service: str, package, context, source: str) -> dict:
         "replicas": [open_location(u, None, client, space) for u in settings.aip_replica_urls],
     }
     if service == "clean_up":
-        kwargs |= {"source": source, "source_client": client}
+        upload = drop_box_upload(context)
+        if upload is not None:
+            kwargs |= {"drop_box": upload[0], "upload_key": upload[1].key}
     return kwargs

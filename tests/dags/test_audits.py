@@ -11,7 +11,7 @@ import pytest
 from preservation.s3_storage import S3Location
 from tests.airflow_support import airflow_cli, ensure_airflow_database, ingest
 from tests.conftest import EICAR
-from tests.preservation.test_transfer_bucket import package
+from tests.preservation.test_transfer_source import package
 
 pytestmark = pytest.mark.airflow
 

@@ -107,10 +107,10 @@ def test_the_preservation_library_never_imports_airflow():
     assert offenders == []
 
 
-def test_transfer_watcher_waits_deferred_and_starts_runs_it_never_duplicates(dagbag):
+def test_transfer_watcher_runs_continuously_waits_deferred_and_never_duplicates(dagbag):
     dag = dagbag.dags["transfer_watcher"]
+    assert type(dag.timetable).__name__ == "ContinuousTimetable"
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert {"preservation", "s3"} <= set(dag.tags)
     assert "feedback log" in dag.doc_md
     order = [t.task_id for t in dag.topological_sort()]
     assert order == [
@@ -119,15 +119,16 @@ def test_transfer_watcher_waits_deferred_and_starts_runs_it_never_duplicates(dag
         "start_transfer_ingest",
         "write_feedback_logs",
     ]
-    sensor = dag.get_task("wait_for_uploads")
-    assert sensor.deferrable and sensor.soft_fail and sensor.wildcard_match
+    wait = dag.get_task("wait_for_uploads")
+    assert wait.poll_seconds <= 5  # the trigger looks within seconds
+    assert not getattr(wait, "soft_fail", False)  # a broken drop box fails, never skips
     start = dag.get_task("start_transfer_ingest")
     assert start.is_mapped
     assert start.partial_kwargs["trigger_dag_id"] == "transfer_ingest"
     assert start.partial_kwargs["skip_when_already_exists"] is True
     assert dag.get_task("write_feedback_logs").trigger_rule == "none_failed"
     for task in dag.tasks:
-        assert task.retries >= 0
+        assert task.on_failure_callback and task.on_retry_callback  # alerts, once per outage
 
 
 def test_the_weekly_monitor_runs_mondays_at_06_15_without_catching_up(dagbag):

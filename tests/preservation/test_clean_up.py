@@ -11,6 +11,7 @@ import pytest
 from preservation import clean_up, compress_aip, store_aip
 from preservation.errors import StorageUnavailable, SystemFault
 from preservation.storage import quad_path
+from preservation.transfer_bucket import S3TransferSource
 
 FILES = {"a.txt": "hello", "sub/b.txt": "world"}
 
@@ -110,14 +111,14 @@ def _clean_up_with_policy(bagged, monkeypatch, client, bucket, key, policy):
 
     bagged.settings = load_settings()
     store_aip.run(bagged)
-    return clean_up.run(bagged, source=f"s3://{bucket}/{key}", source_client=lambda: client)
+    return clean_up.run(bagged, drop_box=S3TransferSource(client, bucket), upload_key=key)
 
 
 def test_by_default_the_source_is_left_for_the_weekly_transfer_monitor(bagged, uploaded):
     client, bucket, key = uploaded
     before = _keys(client, bucket)
     store_aip.run(bagged)
-    result = clean_up.run(bagged, source=f"s3://{bucket}/{key}", source_client=lambda: client)
+    result = clean_up.run(bagged, drop_box=S3TransferSource(client, bucket), upload_key=key)
     assert "left" in result.source and "transfer monitor" in result.source
     assert _keys(client, bucket) == before
 
@@ -135,6 +136,19 @@ def test_keep_tags_the_source_so_the_monitor_leaves_it(bagged, uploaded, monkeyp
     tags = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
     assert {"Key": "retention", "Value": "keep"} in tags
     assert {"Key": "transfer-id", "Value": "t-1"} in tags  # the other tags stay
+
+
+def test_a_transfer_given_by_path_is_never_touched_whatever_the_policy(
+    bagged, make_transfer, monkeypatch
+):
+    from preservation.settings import load_settings
+
+    monkeypatch.setenv("PRESERVATION_SOURCE_AFTER_STORAGE", "delete")
+    bagged.settings = load_settings()
+    source = make_transfer({"a.txt": "a"}, as_zip=True)
+    store_aip.run(bagged)
+    result = clean_up.run(bagged)  # no drop box upload: a path given by hand
+    assert result.source == "" and source.exists()
 
 
 def test_an_unknown_source_policy_is_a_configuration_error_before_anything_goes(

@@ -33,7 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DAG_ID = "transfer_ingest"
-WATCHER_ID = "transfer_watcher"
 FINISHED = ("success", "failed")
 
 
@@ -76,6 +75,12 @@ class SystemCluster:
     def s3(self):
         """A boto3 client on the deployment's S3 (moto's server)."""
         return self.native.s3()
+
+    def drop_box(self):
+        """The transfer bucket as the watcher sees it."""
+        from preservation.transfer_bucket import S3TransferSource
+
+        return S3TransferSource(self.s3(), self.bucket)
 
     def aip_location(self):
         from preservation.s3_storage import S3Location
@@ -142,20 +147,6 @@ class SystemCluster:
         for run_id, process in started.items():
             output, _ = process.communicate(timeout=120)
             assert process.returncode == 0, f"trigger {run_id} failed:\n{output}"
-
-    def watch(self) -> None:
-        """Start a transfer_watcher run by hand (as its schedule would) and wait until
-        every watcher run has finished."""
-        self.unpause(WATCHER_ID)
-        done = self.airflow("dags", "trigger", WATCHER_ID)
-        assert done.returncode == 0, done.stdout + done.stderr
-
-        def all_finished():
-            sql = "SELECT state FROM dag_run WHERE dag_id = %s"
-            states = [s for (s,) in self.query(sql, (WATCHER_ID,))]
-            return states and all(s in (*FINISHED, "skipped") for s in states)
-
-        self.wait_for("the transfer_watcher runs", all_finished, timeout=240)
 
     def ingest_runs_for(self, url: str) -> dict[str, str]:
         """run id -> state of the transfer_ingest runs started for an upload."""
@@ -240,9 +231,12 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
         "CLAMAV_DATABASE": str(clamav_database),
         "CLAMD_SOCKET": str(home / "no-clamd.sock"),
         "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
-        # The tests start the watcher's runs themselves.
-        "PRESERVATION_WATCH_MINUTES": "1440",
         "PRESERVATION_SNS_TOPIC_ARN": sns.topic,
+        # What-if runs: PRESERVATION_SYSTEST_ENV="KEY=VALUE …" adds settings to the cluster
+        # (for example a watcher that looks only every 5 minutes, which the tests reject).
+        **dict(
+            item.split("=", 1) for item in os.environ.get("PRESERVATION_SYSTEST_ENV", "").split()
+        ),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PRESERVATION_"))}
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
@@ -252,7 +246,7 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
     try:
         preservation_cli(*up, env=env)
         cluster = SystemCluster(native_cluster.Cluster.load(home), sns)
-        for dag_id in (DAG_ID, WATCHER_ID):
+        for dag_id in (DAG_ID, "transfer_watcher"):
             cluster.wait_for(
                 f"the dag-processor to serialize {dag_id}",
                 lambda d=dag_id: cluster.query(

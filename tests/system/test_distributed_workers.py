@@ -11,20 +11,19 @@ import uuid
 
 import pytest
 
-from preservation.transfer_bucket import uploads
 from tests.media import zip_bytes
 
 pytestmark = pytest.mark.system
 
 
 def upload(cluster, name: str, identifier: str, files: dict[str, str | bytes]):
-    """Upload a born-digital transfer package; returns its Upload (run id, transfer id)."""
+    """Upload a born-digital transfer package (the watcher picks it up by itself); returns
+    its Upload (run id, transfer id)."""
     metadata = f"filename,dc.identifier,dc.title\nobjects/,{identifier},{name}\n"
     key = f"born-digital/{name}.zip"
     body = zip_bytes({**files, "metadata/metadata.csv": metadata})
     cluster.s3().put_object(Bucket=cluster.bucket, Key=key, Body=body)
-    [found] = [u for u in uploads(cluster.s3(), cluster.bucket) if u.key == key]
-    return found
+    return cluster.drop_box().upload(key)
 
 
 def runs_of(workloads: dict[str, str], run_id: str) -> list[str]:
@@ -49,7 +48,6 @@ def test_uploads_are_shared_by_both_workers_and_all_stored_and_indexed(airflow_c
         for n, identifier in enumerate(identifiers)
     ]
 
-    cluster.watch()
     runs = [u.run_id for u in sent]
     states = cluster.wait_for_runs(runs, timeout=420)
     assert states == dict.fromkeys(runs, "success"), cluster.failure_reasons(runs)
@@ -82,7 +80,6 @@ def test_a_worker_killed_mid_transfer_costs_a_retry_on_the_other_worker(airflow_
         identifier,
         {"recording.bin": os.urandom(40 * 2**20), "notes.txt": "interview notes"},
     )
-    cluster.watch()
 
     def store_aip_running():
         tis = cluster.task_instances(item.run_id)
