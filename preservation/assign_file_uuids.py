@@ -7,6 +7,7 @@ parallel threads; the state is written in one transaction per batch.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,12 +62,15 @@ def _sip_group(package: Package, path: str) -> str:
 def register(
     package: Package, paths: Sequence[tuple[str, str]], parent_uuid: str | None = None
 ) -> list[FileRecord]:
-    """Give each (path, file group) a UUID, keeping the UUID of any path already known."""
+    """Give each (path, file group) a UUID, keeping the UUID of any path already known.
+    A path whose received name had to be made safe keeps that name, escaped, as its
+    original path (its PREMIS ``originalName``)."""
+    received = json.loads(package.state.meta("received_names") or "{}")
     package.state.add_files(
         FileRecord(
             uuid=str(uuid.uuid4()),
             path=path,
-            original_path=path,
+            original_path=received.get(path, path),
             file_group=group,
             parent_uuid=parent_uuid,
         )

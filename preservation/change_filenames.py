@@ -1,10 +1,13 @@
 """Change filenames: Archivematica's rule for portable names.
 
 Each file and folder name under ``objects/`` is transliterated to ASCII (Unidecode), then
-every character outside ``A-Za-z0-9-_.()`` becomes ``_``; a name that would collide with
-a sibling gets ``_1``, ``_2``… before its extension. Every renamed file gets a
-``filename change`` event with its old and new names, and ``logs/filenameChanges.log``
-lists every rename.
+every character outside ``A-Za-z0-9-_.()`` becomes ``_`` (at most 255 bytes, never ``.``
+or ``..``); a name that would collide with a sibling — also one that differs only by case,
+which a case-insensitive file system would confuse — gets ``_1``, ``_2``… before its
+extension. Every file whose name changed since it was received (here, or when it was
+received under a safe name) gets a ``filename change`` event with its received name
+(escaped, see :func:`preservation.names.escape`) and its new one, and
+``logs/filenameChanges.log`` lists every rename.
 
 The plan is computed first and saved in the state, then applied: a step stopped half way
 resumes the same plan on retry instead of losing track of what it renamed.
@@ -18,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from preservation import __version__, premis
 from preservation.fsutil import merge_log
-from preservation.names import sanitize
+from preservation.names import sanitize, unique_name
 from preservation.package import Package
 from preservation.premis import Event
 
@@ -47,25 +50,32 @@ def run(package: Package) -> RenameResult:
         if current.exists():
             current.rename(root / new_path)
     renamed = dict(plan)
+    recorded = package.state.subjects_of(premis.FILENAME_CHANGE)
     changes = [
-        (r, renamed[r.path])
+        (r, renamed.get(r.path, r.path))
         for r in package.state.files("path LIKE 'objects/%'")
-        if r.path in renamed
+        # Renamed now, or received under a safe name and not yet recorded as such.
+        if r.path in renamed or (r.original_path != r.path and r.uuid not in recorded)
     ]
     package.state.record_events(
         Event(
             r.uuid,
             premis.FILENAME_CHANGE,
             detail=DETAIL,
-            outcome_note=f'Original name="%transferDirectory%{r.path}"; '
+            outcome_note=f'Original name="%transferDirectory%{r.original_path}"; '
             f'cleaned up name="%transferDirectory%{new}"',
         )
         for r, new in changes
     )
     # Paths last: a retry that finds the old paths still recorded redoes the (idempotent)
     # events; updating first would lose them if the step stopped in between.
-    package.state.update_files("path = ?", ((new, r.uuid) for r, new in changes))
-    merge_log(package.logs_dir() / LOG, (f"{old} -> {new}" for old, new in plan))
+    package.state.update_files("path = ?", ((new, r.uuid) for r, new in changes if r.path != new))
+    received = {r.path: r.original_path for r, _ in changes}
+    merge_log(
+        package.logs_dir() / LOG,
+        [f"{received.get(old, old)} -> {new}" for old, new in plan]
+        + [f"{r.original_path} -> {new}" for r, new in changes if r.path not in renamed],
+    )
     package.state.set_meta(rename_plan="")
     folders = sum(1 for _, new in plan if (root / new).is_dir())
     return RenameResult(len(changes), folders)
@@ -74,30 +84,23 @@ def run(package: Package) -> RenameResult:
 def _plan(objects: Path) -> list[tuple[str, str]]:
     """(original path, new path) of every entry whose path changes, parents first."""
     plan: list[tuple[str, str]] = []
-
-    def visit(folder: Path, old: PurePosixPath, new: PurePosixPath) -> None:
-        entries = sorted(folder.iterdir(), key=lambda p: p.name)
-        taken = {e.name for e in entries if sanitize(e.name) == e.name}
-        for entry in entries:
-            name = entry.name
-            if sanitize(name) != name:
-                name = _unique(sanitize(name), taken)
-                taken.add(name)
-            if old / entry.name != new / name:
-                plan.append((str(old / entry.name), str(new / name)))
-            if entry.is_dir() and not entry.is_symlink():
-                visit(entry, old / entry.name, new / name)
-
     root = PurePosixPath("objects")
-    visit(objects, root, root)
+    stack = [(objects, root, root)]
+    while stack:  # no recursion, however deep the folders go
+        folder, old, new = stack.pop()
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        clean = [e for e in entries if sanitize(e.name) == e.name]
+        taken: set[str] = set()
+        names = {}
+        # Names already portable keep them first; then the others, and a name equal but
+        # for case to one taken, get a number.
+        for entry in clean + [e for e in entries if sanitize(e.name) != e.name]:
+            names[entry] = unique_name(sanitize(entry.name), taken, key=str.lower)
+            taken.add(names[entry].lower())
+        for entry in entries:
+            if old / entry.name != new / names[entry]:
+                plan.append((str(old / entry.name), str(new / names[entry])))
+        for entry in reversed(entries):
+            if entry.is_dir() and not entry.is_symlink():
+                stack.append((entry, old / entry.name, new / names[entry]))
     return plan
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    stem, dot, suffix = name.partition(".") if not name.startswith(".") else (name, "", "")
-    number = 1
-    while f"{stem}_{number}{dot}{suffix}" in taken:
-        number += 1
-    return f"{stem}_{number}{dot}{suffix}"

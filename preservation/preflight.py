@@ -10,15 +10,21 @@ failing one says what is WRONG and what would be RIGHT. Only the zip's index and
 from __future__ import annotations
 
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from preservation.errors import UnsafeArchive
-from preservation.safe_extract import ZIP, Member, archive_kind, check_members, list_members
+from preservation.names import escape
+from preservation.safe_extract import (
+    ZIP,
+    Member,
+    archive_kind,
+    check_members,
+    is_damage,
+    list_members,
+)
 from preservation.settings import Limits
-from preservation.tools import require, run
-from preservation.transfer_metadata import read_metadata_csv, read_rights_csv
+from preservation.transfer_metadata import METADATA_LIMITS, read_metadata_csv, read_rights_csv
 from preservation.verify_transfer_compliance import is_unneeded
 
 #: Bucket prefix -> (package kind, processing configuration), as in transfer-packages.md.
@@ -148,16 +154,18 @@ def check(
         check_members(members, label, limits)
     except UnsafeArchive as exc:
         safe.problems += exc.details or [exc.message]
-    files = {m.name.rstrip("/") for m in members if not m.is_dir}
-    tops = {PurePosixPath(m.name).parts[0] for m in members if m.name.strip("/")}
+    files = {m.path for m in members if not m.is_dir}
+    tops = {PurePosixPath(m.path).parts[0] for m in members if m.path}
     tops = {t for t in tops if not is_unneeded(t) and t != "__MACOSX"}
     if "metadata" not in tops and len(tops) == 1:
         [folder] = tops
         if any(f.startswith(f"{folder}/metadata/") for f in files):
-            top.problems.append(f"everything is inside one folder, {folder}/")
+            top.problems.append(f"everything is inside one folder, {escape(folder)}/")
     meta = sorted(f for f in files if f.startswith("metadata/"))
     only.problems += [
-        f"{f} is not allowed" for f in meta if f.removeprefix("metadata/") not in METADATA_FILES
+        f"{escape(f)} is not allowed"
+        for f in meta
+        if f.removeprefix("metadata/") not in METADATA_FILES
     ]
     objects = {
         f
@@ -167,9 +175,12 @@ def check(
     if not objects:
         content.problems.append("no files outside metadata/")
     with tempfile.TemporaryDirectory(prefix="preflight-") as work:
-        extracted = _metadata_files(path, files, Path(work), timeout)
+        extracted = _metadata_files(
+            path, Path(work), {"metadata.csv": metadata, "rights.csv": rights}
+        )
         if "metadata.csv" not in extracted:
-            metadata.problems.append("metadata/metadata.csv is missing")
+            if not metadata.problems:
+                metadata.problems.append("metadata/metadata.csv is missing")
         else:
             info = read_metadata_csv(extracted["metadata.csv"], kind, metadata.problems)
             report.identifier = info.identifier if info else ""
@@ -181,8 +192,10 @@ def check(
 
 def _members(path: Path, readable: Check, timeout: int) -> list[Member] | None:
     try:
-        if archive_kind(path) != ZIP:
-            raise UnsafeArchive("File is not a zip file")
+        kind = archive_kind(path)
+        if kind != ZIP:
+            what = f" (it is a {kind} archive named .zip; make a zip)" if kind else ""
+            raise UnsafeArchive(f"File is not a zip file{what}")
         return list_members(path, ZIP, timeout)
     except UnsafeArchive as exc:
         cause = exc.__cause__ or exc.message
@@ -192,18 +205,33 @@ def _members(path: Path, readable: Check, timeout: int) -> list[Member] | None:
     return None
 
 
-def _metadata_files(path: Path, files: set[str], work: Path, timeout: int) -> dict[str, Path]:
-    """metadata.csv and rights.csv copied out of the zip (7-Zip when zipfile cannot read
-    the compression, Deflate64 say)."""
-    wanted = [f"metadata/{n}" for n in METADATA_FILES if f"metadata/{n}" in files]
+def _metadata_files(path: Path, work: Path, checks: dict[str, Check]) -> dict[str, Path]:
+    """metadata.csv and rights.csv copied out of the zip, each only if it is within its
+    size limit (a metadata file that unpacks to hundreds of MB is a problem of its check,
+    never read into memory); an encrypted one is left to the safety check."""
+    from preservation.zip_reader import ZipReader
+
     found: dict[str, Path] = {}
-    for member in wanted:
-        target = work / PurePosixPath(member).name
-        try:
-            with zipfile.ZipFile(path) as archive:
-                target.write_bytes(archive.read(member))
-        except NotImplementedError:
-            run([require("7z"), "e", "-bd", "-y", f"-o{work}", str(path), member], timeout)
-        if target.is_file():
-            found[target.name] = target
+    with ZipReader(path) as reader:
+        for entry in reader.entries:
+            name = entry.name.removeprefix("metadata/")
+            if f"metadata/{name}" != entry.name or name not in checks or entry.encrypted:
+                continue
+            limit = METADATA_LIMITS[name]
+            if entry.size > limit:
+                checks[name].problems.append(
+                    f"metadata/{name} is {entry.size:,} bytes unpacked, more than the limit "
+                    f"of {limit:,}; it holds far more than metadata"
+                )
+                continue
+            target = work / name
+            try:
+                with open(target, "wb") as out:
+                    reader.copy(entry, out)
+            except Exception as exc:  # a damaged member: the archive's own verdict
+                if not is_damage(exc):
+                    raise
+                checks[name].problems.append(f"metadata/{name} cannot be read: {exc}")
+                continue
+            found[name] = target
     return found

@@ -8,7 +8,10 @@ reused half-made. The source is only read, never moved or changed.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import stat
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +20,18 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from preservation.errors import StorageUnavailable, TransferInvalid, UnsafeArchive
+from preservation.names import byte_length, escape
 from preservation.package import Package
 from preservation.premis import now
-from preservation.safe_extract import archive_kind, check_tree, extract, remove_tree
+from preservation.safe_extract import (
+    MAX_PATH_BYTES,
+    ZIP,
+    archive_kind,
+    check_tree,
+    extract,
+    make_safe_tree,
+    remove_tree,
+)
 
 NAME = "Receive transfer"
 
@@ -90,41 +102,102 @@ def _local_source(source: str, staging: Path) -> Iterator[Path]:
 
 
 def _unpack(package: Package, source: Path, content: Path) -> tuple[int, int]:
-    """Copy or safely extract the source into ``content``; returns (files, bytes)."""
+    """Copy or safely extract the source into ``content`` under safe names; keeps the
+    received name of every path that had to change; returns (files, bytes)."""
     settings = package.settings
     if source.is_dir():
-        links = [p for p in source.rglob("*") if p.is_symlink()]
-        if links:
+        _check_folder(source, settings.limits)
+        shutil.copytree(source, content, symlinks=True, copy_function=_copy_regular_file)
+        written = make_safe_tree(content)
+        count, size = check_tree(content, source.name, settings.limits)
+    else:
+        kind = archive_kind(source)
+        if kind != ZIP:
+            what = f" (it is a {kind} archive named .zip; make a zip)" if kind else ""
             raise UnsafeArchive(
-                f"{source.name} cannot be received safely",
-                [
-                    f"{p.relative_to(source)}: symbolic link; links are not accepted, put the file "
-                    "itself in the transfer"
-                    for p in links
-                ],
+                f"Unable to read transfer package: File is not a zip file{what}. Upload the "
+                f"transfer as a .zip archive: {source.name} is not one."
             )
-        shutil.copytree(source, content, symlinks=True)
-        return check_tree(content, source.name, settings.limits)
-    kind = archive_kind(source)
-    if kind is None:
-        raise UnsafeArchive(
-            f"Unable to read transfer package: {source.name} is not a zip file "
-            "(File is not a zip file). Upload the transfer as a .zip archive."
-        )
-    try:
-        # extract() checked the unpacked tree already: count from its members.
-        members = extract(source, kind, content, settings.limits, settings.tool_timeout)
-        files = [m for m in members if not m.is_dir]
-        return len(files), sum(m.size for m in files)
-    except UnsafeArchive as exc:
-        unreadable = f"Unable to read {source.name}: "
-        if not exc.message.startswith(unreadable):
-            raise
-        raise UnsafeArchive(
-            f"Unable to read transfer package: {exc.message[len(unreadable) :]}. "
-            f"{source.name} is damaged or incomplete; upload it again as a .zip archive.",
-            exc.details,
-        ) from exc
+        try:
+            written = extract(source, kind, content, settings.limits, settings.tool_timeout)
+        except UnsafeArchive as exc:
+            unreadable = f"Unable to read {source.name}: "
+            if not exc.message.startswith(unreadable):
+                raise
+            raise UnsafeArchive(
+                f"Unable to read transfer package: {exc.message[len(unreadable) :]}. "
+                f"{source.name} is damaged or incomplete; upload it again as a .zip archive.",
+                exc.details,
+            ) from exc
+        files = [w for w in written if not w.is_dir]
+        count, size = len(files), sum(w.size for w in files)
+    renamed = {
+        _in_working_copy(w.path): _in_working_copy(escape(w.received))
+        for w in written
+        if not w.is_dir and w.path != w.received
+    }
+    package.state.set_meta(received_names=json.dumps(renamed))
+    return count, size
+
+
+def _in_working_copy(path: str) -> str:
+    """Where a path of the transfer lands: metadata/ stays, the rest goes into objects/."""
+    return path if path.startswith("metadata/") else f"objects/{path}"
+
+
+def _check_folder(source: Path, limits) -> None:
+    """Refuse, by name and before anything is opened, what a folder must not hold: links,
+    FIFOs, devices and sockets (a FIFO would hang the copy, a device never end it), and
+    paths deeper or longer than the limits."""
+    problems = []
+    stack = [(source, 0)]
+    while stack:  # no recursion: depth is checked, not spent
+        folder, depth = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                shown = escape(str(path.relative_to(source)))
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode):
+                    problems.append(
+                        f"{shown}: symbolic link; links are not accepted, put the file itself "
+                        "in the transfer"
+                    )
+                elif stat.S_ISDIR(mode):
+                    if depth + 1 >= limits.max_depth:
+                        problems.append(
+                            f"{shown[:200]}…: more than {limits.max_depth} folders deep; "
+                            "flatten the folders"
+                        )
+                    else:
+                        stack.append((path, depth + 1))
+                elif not stat.S_ISREG(mode):
+                    kind = _special_kind(mode)
+                    problems.append(f"{shown}: {kind}; only files and folders are accepted")
+                elif byte_length(str(path.relative_to(source))) > MAX_PATH_BYTES:
+                    problems.append(
+                        f"{shown[:200]}…: a path longer than {MAX_PATH_BYTES} bytes; shorten "
+                        "the folder names"
+                    )
+    if problems:
+        raise UnsafeArchive(f"{source.name} cannot be received safely", sorted(problems))
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device file"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def _copy_regular_file(source: str, target: str) -> None:
+    """Copy one file, refusing anything that became special since it was checked."""
+    if not stat.S_ISREG(os.lstat(source).st_mode):
+        raise UnsafeArchive(f"{escape(source)} is not a regular file any more; not accepted")
+    shutil.copy2(source, target)
 
 
 def _restructure(content: Path, staging: Path) -> None:

@@ -34,6 +34,8 @@ class Limits:
     max_members: int = 200_000
     max_total_bytes: int = 200 * 1024**3
     max_nesting: int = 5
+    #: Folders one path may go down (a tree thousands deep is refused, never recursed).
+    max_depth: int = 100
 
 
 @dataclass(frozen=True)
@@ -120,5 +122,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             max_members=_int_env("PRESERVATION_MAX_MEMBERS", Limits.max_members),
             max_total_bytes=_int_env("PRESERVATION_MAX_BYTES", Limits.max_total_bytes),
             max_nesting=_int_env("PRESERVATION_MAX_NESTING", Limits.max_nesting),
+            max_depth=_int_env("PRESERVATION_MAX_DEPTH", Limits.max_depth),
         ),
     )

@@ -172,6 +172,11 @@ class State:
             ).fetchall()
         return [_event(r) for r in rows]
 
+    def subjects_of(self, event_type: str) -> set[str]:
+        """The UUIDs of the files that have an event of this type."""
+        rows = self.db.execute("SELECT subject FROM events WHERE event_type = ?", (event_type,))
+        return {row["subject"] for row in rows}
+
     def events_by_subject(self) -> dict[str, list[Event]]:
         """All events grouped by subject, read in one query (for METS writing)."""
         grouped: dict[str, list[Event]] = {}

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from preservation.names import needs_escape
+
 DC_ELEMENTS = (
     "title",
     "creator",
@@ -81,6 +83,73 @@ ONLY_FOR = {
 }
 GRANT_DETAILS = ("grant_restriction", "grant_start_date", "grant_end_date", "grant_note")
 
+#: The largest metadata files we read, in bytes: a metadata.csv is one row; a rights.csv
+#: has a row per file (a 100,000-file transfer's is about 20 MB). A bigger file is a
+#: problem of the package, reported, never read.
+METADATA_LIMITS = {"metadata.csv": 1 << 20, "rights.csv": 64 << 20}
+#: Values that identify a transfer become keys, tags and file-system names: one line.
+IDENTIFIER_COLUMNS = ("dc.identifier", "collection_reference", "accession_number")
+#: Longest identifier (S3 tags hold 256 characters).
+IDENTIFIER_MAX = 255
+# A field may be as long as the file that holds it (Python's default stops at 128 KiB).
+csv.field_size_limit(max(csv.field_size_limit(), METADATA_LIMITS["rights.csv"]))
+
+
+def _read_text(path: Path, label: str, problems: list[str]) -> str | None:
+    """A metadata file's text, if it is within its limit and UTF-8 (else a problem)."""
+    limit = METADATA_LIMITS[path.name] if path.name in METADATA_LIMITS else 1 << 20
+    size = path.stat().st_size
+    if size > limit:
+        problems.append(
+            f"{label} is {size:,} bytes, more than the limit of {limit:,}; it holds far more "
+            "than metadata"
+        )
+        return None
+    raw = path.read_bytes()
+    if label.endswith("rights.csv") and raw.startswith(b"\xef\xbb\xbf"):
+        problems.append(f"{label} starts with a byte-order mark; save it as UTF-8 without BOM")
+        return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{label} is not UTF-8 ({exc.reason}); save it as UTF-8 CSV")
+        return None
+
+
+def _rows(text: str, label: str, problems: list[str]) -> list[list[str]] | None:
+    try:
+        return list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        problems.append(f"{label} is not a readable CSV ({exc}); save it as UTF-8 CSV")
+        return None
+
+
+def control_characters(value: str, lines_allowed: bool) -> list[str]:
+    """The characters of a value that XML, a tag file or a log line cannot carry as they
+    are, as U+ codes (line breaks and tabs are allowed where ``lines_allowed``)."""
+    allowed = "\n\r\t" if lines_allowed else ""
+    return sorted(
+        {f"U+{ord(c):04X}" for c in value if c not in allowed and needs_escape(c) and c != "\\"}
+    )
+
+
+def _value_problems(label: str, column: str, value: str, where: str = "") -> list[str]:
+    identifier = column in IDENTIFIER_COLUMNS
+    found = control_characters(value, lines_allowed=not identifier)
+    problems = []
+    if found:
+        what = "a line break, tab or control character" if identifier else "control characters"
+        problems.append(
+            f"{label}{where} column {column!r} holds {what} ({', '.join(found)}); "
+            + ("an identifier is one line of text" if identifier else "remove them")
+        )
+    if identifier and len(value) > IDENTIFIER_MAX:
+        problems.append(
+            f"{label}{where} column {column!r} is {len(value)} characters long; an identifier "
+            f"has at most {IDENTIFIER_MAX}"
+        )
+    return problems
+
 
 @dataclass
 class TransferMetadata:
@@ -103,12 +172,10 @@ def read_metadata_csv(
 ) -> TransferMetadata | None:
     """Parse ``metadata.csv``; append problems and return None when it is not usable."""
     label = "metadata/metadata.csv"
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problems.append(f"{label} is not UTF-8 ({exc.reason}); save it as UTF-8 CSV")
+    text = _read_text(path, label, problems)
+    rows = _rows(text, label, problems) if text is not None else None
+    if rows is None:
         return None
-    rows = list(csv.reader(io.StringIO(text)))
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         problems.append(f"{label} is empty; it needs a header row and one row for objects/")
@@ -138,6 +205,8 @@ def read_metadata_csv(
         problems.append(f"{label} row 2 has {len(row)} fields but the header has {len(header)}")
         return None
     values = {h: v.strip() for h, v in zip(header, row)}
+    for column, value in values.items():
+        problems += _value_problems(label, column, value)
     if values["filename"] != "objects/":
         problems.append(
             f"{label} filename is {values['filename']!r}; it must be exactly 'objects/'"
@@ -187,16 +256,10 @@ def read_rights_csv(
         folder = objects
         objects = lambda inside: (folder / inside).is_file()  # noqa: E731
     label = "metadata/rights.csv"
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        problems.append(f"{label} starts with a byte-order mark; save it as UTF-8 without BOM")
+    text = _read_text(path, label, problems)
+    rows = _rows(text, label, problems) if text is not None else None
+    if rows is None:
         return []
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(f"{label} is not UTF-8 ({exc.reason}); save it as UTF-8 CSV")
-        return []
-    rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         problems.append(f"{label} is empty; remove it or add a header and rows")
         return []
@@ -227,7 +290,9 @@ def read_rights_csv(
             continue
         values = {c: "" for c in RIGHTS_COLUMNS}
         values.update({h: v.strip() for h, v in zip(header, row)})
-        row_problems = _rights_row_problems(values, objects)
+        row_problems = [
+            p for column, value in values.items() for p in _value_problems("", column, value)
+        ] or _rights_row_problems(values, objects)
         triple = (values["file"], values["basis"], values["grant_act"])
         if triple in seen:
             row_problems.append(

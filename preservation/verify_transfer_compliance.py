@@ -16,6 +16,7 @@ from pathlib import Path
 
 from preservation.errors import TransferInvalid
 from preservation.fsutil import merge_log
+from preservation.names import escape, unescape
 from preservation.package import Package
 from preservation.safe_extract import remove_tree
 from preservation.transfer_metadata import read_metadata_csv, read_rights_csv
@@ -46,7 +47,8 @@ def run(package: Package) -> ComplianceResult:
     objects, metadata = transfer / "objects", transfer / "metadata"
     problems: list[str] = []
 
-    removed = _remove_unneeded(objects)
+    received = json.loads(package.state.meta("received_names") or "{}")
+    removed = _remove_unneeded(objects, received)
     merge_log(transfer / "logs" / REMOVED_LOG, removed)
 
     allowed = {"metadata.csv", "rights.csv"}
@@ -89,11 +91,15 @@ def run(package: Package) -> ComplianceResult:
     return ComplianceResult(info.kind, external, len(removed), len(rights))
 
 
-def _remove_unneeded(objects: Path) -> list[str]:
+def _remove_unneeded(objects: Path, received: dict[str, str]) -> list[str]:
+    """Remove what operating systems leave behind, judged by the name it was received
+    under (``Icon\\r`` is on disk as ``Icon_``); returns the received names, escaped."""
     removed = []
     for path in sorted(objects.rglob("*"), key=lambda p: len(p.parts)):
-        if path.exists() and is_unneeded(path.name):
-            removed.append(f"objects/{path.relative_to(objects)}".replace("\r", "\\r"))
+        relative = f"objects/{path.relative_to(objects).as_posix()}"
+        original = received.get(relative, escape(relative))
+        if path.exists() and is_unneeded(unescape(original).rsplit("/", 1)[-1]):
+            removed.append(original)
             remove_tree(path)
     return removed
 
