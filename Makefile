@@ -15,7 +15,7 @@ TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf med
 # The tests validate docker-compose.yaml with Debian's Compose client (no engine needed).
 TEST_APT_PACKAGES := docker-compose
 
-.PHONY: install tools venv demo test run cluster-up cluster-down lint bench bench-drop-box clean
+.PHONY: install tools venv demo test run cluster-up cluster-down lint bench bench-drop-box bench-hostile clean
 
 install: tools venv
 
@@ -79,6 +79,11 @@ bench: install
 # upload -> AIP indexed, p50/p95 over 10 uploads (part of `make bench`).
 bench-drop-box: install
 	$(BIN)/python bench/bench_drop_box.py --uploads 10
+
+# Every family of odd and hostile packages through validate-transfer and ingest: the
+# verdict, the seconds and the peak memory of each (bounds: 60 s, 1 GB).
+bench-hostile: install
+	$(BIN)/python bench/bench_hostile.py
 
 clean:
 	rm -rf var .pytest_cache

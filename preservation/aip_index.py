@@ -17,6 +17,7 @@ The records live in a ``Records`` store: S3 objects (``S3Location``) or files
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -25,6 +26,9 @@ from typing import Protocol
 from urllib.parse import quote
 
 from preservation.premis import now
+
+#: The longest identifier segment kept readable (quoted); longer ones are hashed.
+MAX_SEGMENT = 200
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ class Index:
         """Every stored version of ``identifier``, newest first."""
         folder = _folder(identifier)
         records = [self._load(self.records.get(k)) for k in self.records.keys(folder)]
-        return sorted((r for r in records if r), key=lambda r: r.version, reverse=True)
+        records = [r for r in records if r and r.identifier == identifier]
+        return sorted(records, key=lambda r: r.version, reverse=True)
 
     def transfer_stored(self, transfer_uuid: str) -> Stored | None:
         """The AIP stored from transfer ``transfer_uuid``, if any."""
@@ -158,5 +163,10 @@ class Index:
 
 
 def _folder(identifier: str) -> str:
-    # One path segment whatever the identifier holds ("/", "..", spaces).
-    return f"identifiers/{quote(identifier, safe='').replace('.', '%2E')}/"
+    """One path segment whatever the identifier holds ("/", "..", spaces), short enough
+    for any file system: an identifier never becomes a file name as it is."""
+    segment = quote(identifier, safe="").replace(".", "%2E")
+    if len(segment) > MAX_SEGMENT:
+        # Too long to be a name: its SHA-256 (the records inside hold the identifier).
+        segment = "~" + hashlib.sha256(identifier.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"identifiers/{segment}/"

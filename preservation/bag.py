@@ -12,6 +12,7 @@ from pathlib import Path
 
 from preservation import SOFTWARE_ID
 from preservation.fsutil import atomic_write_text
+from preservation.names import escape
 from preservation.tools import digests, file_digest
 
 BAGIT_TXT = "BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n"
@@ -58,7 +59,11 @@ def write_bag(root: Path, known: dict[str, str], info: dict[str, str], workers: 
     atomic_write_text(
         root / "manifest-sha256.txt", "".join(f"{sums[p]}  {encode_path(p)}\n" for p in payload)
     )
-    atomic_write_text(root / "bag-info.txt", "".join(f"{k}: {v}\n" for k, v in fields.items()))
+    # A value is one line whatever it holds (compliance refuses line breaks in identifiers;
+    # this keeps any that slipped through from adding a line of their own).
+    atomic_write_text(
+        root / "bag-info.txt", "".join(f"{k}: {escape(str(v))}\n" for k, v in fields.items())
+    )
     tags = ("bag-info.txt", "bagit.txt", "manifest-sha256.txt")
     atomic_write_text(
         root / "tagmanifest-sha256.txt", "".join(f"{file_digest(root / t)}  {t}\n" for t in tags)

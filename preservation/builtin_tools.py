@@ -20,6 +20,11 @@ THUMBNAIL_SIZE = (100, 100)
 def _open_image(source: Path):
     from PIL import Image
 
+    from preservation.pixel_limit import bomb
+
+    reason = bomb(source)
+    if reason:
+        raise ValueError(reason)  # never decoded
     image = Image.open(source)
     image.load()
     return image
@@ -38,9 +43,15 @@ def _flattened(image):
 
 
 def validate_image(source: Path, _output: None = None) -> str:
-    """Decode every frame; a truncated or corrupt image raises with Pillow's message."""
+    """Decode every frame; a truncated or corrupt image raises with Pillow's message, a
+    decompression bomb without being decoded."""
     from PIL import Image
 
+    from preservation.pixel_limit import bomb
+
+    reason = bomb(source)
+    if reason:
+        raise ValueError(reason)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source) as image:

@@ -108,6 +108,15 @@ class Clamscan:
         """One clamscan over all ``paths``; over big payloads, one per worker, the files
         dealt out by size (clamscan is single-threaded: it scanned 2 GB at 75 MB/s here,
         and each process loads the signatures again, so small payloads stay in one)."""
+        from preservation.pixel_limit import bomb
+
+        # ClamAV decodes every image whole to fuzzy-hash it (787 MB for a 156-megapixel
+        # PNG): images past the pixel limit are scanned without that hash.
+        bombs = [p for p in paths if bomb(p)]
+        if bombs:
+            paths = [p for p in paths if p not in set(bombs)]
+            results = self._scan(bombs, ["--scan-image-fuzzy-hash=no"])
+            return results | self.scan(paths)
         sizes = {p: _size(p) for p in paths}
         if self.workers < 2 or sum(sizes.values()) < SPLIT_BYTES:
             return self._scan(paths)
@@ -122,7 +131,7 @@ class Clamscan:
             results.update(part)
         return results
 
-    def _scan(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
+    def _scan(self, paths: Sequence[Path], options: Sequence[str] = ()) -> dict[Path, ScanResult]:
         if not paths:
             return {}
         with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
@@ -138,6 +147,7 @@ class Clamscan:
                     f"--max-filesize={self.max_mb}M",
                     f"--max-scansize={self.max_mb}M",
                     f"--file-list={listing.name}",
+                    *options,
                 ],
                 self.timeout,
                 ok_codes=(0, 1, 2),

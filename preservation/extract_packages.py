@@ -4,12 +4,21 @@ Each package is extracted safely (see ``safe_extract``) next to itself, into
 ``<package name>-extracted/``, and its members go through the transfer micro-services
 like every other file: UUIDs and checksums, an ``unpacking`` event naming the package,
 virus scan, filename change and format identification. Packages found inside packages
-are extracted in turn, down to ``max_nesting`` levels.
+are extracted in turn, down to ``max_nesting`` levels; the member and byte limits hold for
+the transfer's whole expansion, every level together.
+
+A package that cannot be read (damaged, truncated, encrypted, compressed by a method no
+tool here reads) is kept as the original it is: its ``unpacking`` event says why it was
+not unpacked (outcome ``Fail``), as Archivematica records it, and the transfer goes on.
+A package whose members are unsafe (reaching outside, links, devices) or that would pass
+the limits is a verdict on the transfer.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from preservation import (
     assign_file_uuids,
@@ -20,9 +29,10 @@ from preservation import (
 )
 from preservation.errors import StepNotApplicable, UnsafeArchive
 from preservation.fsutil import merge_log
+from preservation.names import escape, shorten
 from preservation.package import ARCHIVE_SUFFIXES, Package
 from preservation.premis import Event
-from preservation.safe_extract import archive_kind, extract
+from preservation.safe_extract import archive_kind, extract, list_members
 from preservation.state import FileRecord
 
 NAME = "Extract packages"
@@ -45,6 +55,7 @@ def is_package(record: FileRecord) -> bool:
 class ExtractResult:
     packages_extracted: int
     files_extracted: int
+    packages_not_unpacked: int = 0
 
 
 def run(package: Package) -> ExtractResult:
@@ -55,7 +66,7 @@ def run(package: Package) -> ExtractResult:
         )
     root = package.transfer_dir
     settings = package.settings
-    packages = files = 0
+    packages = files = not_unpacked = 0
     # A retry after a failure in the members' steps (scan, rename, identify): their package
     # is marked extracted already, so finish them here rather than skip them.
     resumed = _members_unfinished(package)
@@ -76,17 +87,50 @@ def run(package: Package) -> ExtractResult:
             )
         new_paths: list[tuple[str, str]] = []
         by_parent: dict[str, list[str]] = {}
+        kept: list[tuple[object, str]] = []
         for record, kind in candidates:
-            target = root / f"{record.path}{SUFFIX}"
-            extract(root / record.path, kind, target, settings.limits, settings.tool_timeout)
-            members = sorted(p for p in target.rglob("*") if p.is_file())
-            paths = [p.relative_to(root).as_posix() for p in members]
+            folder = extracted_folder(record.path)
+            target = root / folder
+            unreadable = _unreadable(root / record.path, kind, settings.tool_timeout)
+            if not unreadable:
+                try:
+                    written = extract(
+                        root / record.path,
+                        kind,
+                        target,
+                        settings.limits,
+                        settings.tool_timeout,
+                        _expanded(package),
+                    )
+                except UnsafeArchive as exc:
+                    if not exc.message.startswith("Unable to read"):
+                        raise
+                    unreadable = exc.message
+            if unreadable:
+                kept.append((record, unreadable))
+                merge_log(package.logs_dir() / LOG, [f"{record.path}: not unpacked: {unreadable}"])
+                continue
+            unpacked = sorted((w for w in written if not w.is_dir), key=lambda w: w.path)
+            paths = [f"{folder}/{w.path}" for w in unpacked]
+            _keep_received_names(package, folder, unpacked)
             by_parent[record.uuid] = paths
             new_paths += [(p, "original") for p in paths]
             merge_log(
                 package.logs_dir() / LOG,
                 [f"{record.path}: {len(paths)} files -> {target.relative_to(root).as_posix()}/"],
             )
+        package.state.record_events(
+            Event(
+                record.uuid,
+                premis.UNPACKING,
+                detail=f'program="7-Zip/tarfile/zipfile"; package="{record.path}"',
+                outcome="Fail",
+                outcome_note=f"Not unpacked, kept as it is: {reason}",
+            )
+            for record, reason in kept
+        )
+        package.state.update_files("extracted = 1", ((record.uuid,) for record, _ in kept))
+        candidates = [(r, kind) for r, kind in candidates if r.uuid in by_parent]
         for parent_uuid, paths in by_parent.items():
             assign_file_uuids.register(package, [(p, "original") for p in paths], parent_uuid)
         parents = {r.uuid: r for r, _ in candidates}
@@ -111,9 +155,48 @@ def run(package: Package) -> ExtractResult:
         _process_members(package)
         packages += len(candidates)
         files += len(new_paths)
-    if packages == 0 and not resumed:
+        not_unpacked += len(kept)
+    if packages == 0 and not not_unpacked and not resumed:
         raise StepNotApplicable("no zip, tar or 7z packages among the objects")
-    return ExtractResult(packages, files)
+    return ExtractResult(packages, files, not_unpacked)
+
+
+def _unreadable(path, kind: str, timeout: int) -> str:
+    """Why an archive cannot be unpacked at all ("" when it can be tried): damaged, or
+    with encrypted members."""
+    try:
+        members = list_members(path, kind, timeout)
+    except UnsafeArchive as exc:
+        return exc.message
+    encrypted = [escape(m.name) for m in members if m.encrypted]
+    if encrypted:
+        return f"encrypted members ({', '.join(encrypted[:10])}); no password is known"
+    return ""
+
+
+def _expanded(package: Package) -> tuple[int, int]:
+    """(files, bytes) the transfer holds so far, every level together."""
+    records = package.state.files("file_group = 'original'")
+    return len(records), sum(r.size or 0 for r in records)
+
+
+def extracted_folder(package_path: str) -> str:
+    """Where a package's members go: ``<package>-extracted/`` (its name within 255 bytes)."""
+    path = PurePosixPath(package_path)
+    return str(path.with_name(shorten(f"{path.name}{SUFFIX}")))
+
+
+def _keep_received_names(package: Package, folder: str, written) -> None:
+    """Members whose received names had to be made safe keep them (as original paths)."""
+    received = json.loads(package.state.meta("received_names") or "{}")
+    received.update(
+        {
+            f"{folder}/{w.path}": f"{folder}/{escape(w.received)}"
+            for w in written
+            if w.path != w.received
+        }
+    )
+    package.state.set_meta(received_names=json.dumps(received))
 
 
 def _process_members(package: Package) -> None:

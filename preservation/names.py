@@ -84,7 +84,7 @@ def byte_length(name: str) -> int:
 
 def shorten(name: str, limit: int = NAME_MAX) -> str:
     """``name`` cut to ``limit`` UTF-8 bytes: the stem is cut on a character boundary and
-    ends with ``~`` and 8 hex digits of the whole name's SHA-256 (so two long names that
+    ends with ``_`` and 8 hex digits of the whole name's SHA-256 (so two long names that
     share a beginning stay apart); a short extension is kept."""
     if byte_length(name) <= limit:
         return name
@@ -92,9 +92,9 @@ def shorten(name: str, limit: int = NAME_MAX) -> str:
     stem, dot, extension = name.rpartition(".")
     if not dot or not stem or byte_length(extension) > 16:
         stem, dot, extension = name, "", ""
-    room = limit - len(f"~{digest}") - byte_length(dot + extension)
+    room = limit - len(f"_{digest}") - byte_length(dot + extension)
     cut = stem.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
-    return f"{cut}~{digest}{dot}{extension}"
+    return f"{cut}_{digest}{dot}{extension}"
 
 
 def safe_component(name: str) -> str:

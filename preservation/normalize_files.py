@@ -30,7 +30,9 @@ from preservation import chunks, derivatives, format_tools, fpr, premis
 from preservation.derivatives import Derivative, derivative_uuid
 from preservation.errors import StepNotApplicable
 from preservation.fsutil import merge_log
+from preservation.names import shorten
 from preservation.package import Package
+from preservation.pixel_limit import bomb
 from preservation.premis import Event
 from preservation.state import FileRecord
 from preservation.tools import pool_map
@@ -172,10 +174,10 @@ def _target(package: Package, record: FileRecord, purpose: str, extension: str) 
     extension = extension.replace("{ext}", original.suffix.lstrip(".")) or "bin"
     if purpose == "preservation":
         uuid = derivative_uuid(record.uuid, purpose)
-        rel = str(original.with_name(f"{original.stem}-{uuid}.{extension}"))
+        rel = str(original.with_name(shorten(f"{original.stem}-{uuid}.{extension}")))
         return package.sip_data / rel, rel
     if purpose == "access":
-        rel = f"objects/{record.uuid}-{original.stem}.{extension}"
+        rel = f"objects/{shorten(f'{record.uuid}-{original.stem}.{extension}')}"
         return package.dip_dir / rel, rel
     rel = f"thumbnails/{record.uuid}.jpg"
     return package.sip_data / rel, rel
@@ -183,9 +185,12 @@ def _target(package: Package, record: FileRecord, purpose: str, extension: str) 
 
 def _derive(package: Package, record: FileRecord, purpose: str, command: fpr.Command) -> Outcome:
     target, rel = _target(package, record, purpose, command.extension)
+    reason = bomb(package.sip_data / record.path)
     if target.is_file() and target.stat().st_size > 0:
         # Made by an earlier attempt (outputs land only when complete): not made twice.
         ok, message = True, "made by an earlier attempt"
+    elif reason:
+        ok, message = False, reason  # no tool may decode it
     else:
         result = format_tools.run(
             command, package.sip_data / record.path, target, package.settings.tool_timeout

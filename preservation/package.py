@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from preservation import SOFTWARE_ID, SOFTWARE_NAME
-from preservation.names import sanitize
+from preservation.names import sanitize, shorten
 from preservation.premis import Agent, stable_uuid
 from preservation.processing_config import ProcessingConfig
 from preservation.settings import Settings
@@ -22,15 +22,21 @@ from preservation.state import State
 ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar", ".7z")
 
 
+#: The longest transfer name: the working copy, the AIP and the DIP add a UUID, and
+#: file names end at 255 bytes.
+NAME_LIMIT = 100
+
+
 def transfer_name(source: str) -> str:
-    """The transfer's name from where it came: ``born-digital/PP MDM.zip`` -> ``PP_MDM``."""
+    """The transfer's name from where it came: ``born-digital/PP MDM.zip`` -> ``PP_MDM``
+    (portable, at most 100 characters: a longer one is cut, with a digest of the whole)."""
     path = urlparse(source).path if "://" in source else source
     name = PurePosixPath(path.rstrip("/")).name
     for suffix in ARCHIVE_SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    return sanitize(name) if name else "transfer"
+    return shorten(sanitize(name), NAME_LIMIT) if name else "transfer"
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,9 @@ class Member:
 
     @property
     def path(self) -> str:
-        """The member's path as a relative POSIX path ("\\" read as "/", no trailing "/")."""
-        return self.name.replace("\\", "/").strip("/")
+        """The member's path, without a trailing "/" (a "\\" written for "/" by a DOS or
+        Windows tool was turned into "/" when the zip was read; any other is a character)."""
+        return self.name.strip("/")
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def check_members(
     seen: dict[str, Member] = {}
     clashes: set[str] = set()
     for m in members:
-        name, shown = m.name.replace("\\", "/"), escape(m.name)
+        name, shown = m.name, escape(m.name)
         parts = PurePosixPath(name).parts
         if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
             problems.append(f"{shown}: absolute path; members must be relative to the archive")
@@ -263,7 +264,7 @@ def plan_paths(names: Iterable[str]) -> dict[str, str]:
     made safe, two received names never on one safe name (the later one gets ``_1``…)."""
     plan: dict[str, str] = {"": ""}
     taken: dict[str, set[str]] = {}
-    for name in sorted({n.replace("\\", "/").strip("/") for n in names}):
+    for name in sorted({n.strip("/") for n in names}):
         received_parent = ""
         for part in PurePosixPath(name).parts:
             received = f"{received_parent}/{part}" if received_parent else part
@@ -318,7 +319,7 @@ def _extract_zip(path: Path, staging: Path) -> list[Extracted]:
     with ZipReader(path) as reader:
         plan = plan_paths(e.name for e in reader.entries)
         for entry in reader.entries:
-            received = entry.name.replace("\\", "/").strip("/")
+            received = entry.name.strip("/")
             if not received:
                 continue
             destination = staging / plan[received]

@@ -15,8 +15,10 @@ from preservation import chunks, derivatives, format_tools, fpr, premis
 from preservation.derivatives import Derivative, derivative_uuid
 from preservation.errors import StepNotApplicable
 from preservation.fsutil import merge_log
+from preservation.names import shorten
 from preservation.normalize_files import MANUAL
 from preservation.package import Package
+from preservation.pixel_limit import bomb
 from preservation.premis import Event
 from preservation.state import FileRecord
 from preservation.tools import pool_map
@@ -78,7 +80,10 @@ def run(package: Package, chunk: int | None = None) -> TranscribeResult:
 
 def _transcribe(package: Package, record: FileRecord, command: fpr.Command):
     stem = PurePosixPath(record.path).stem
-    rel = f"objects/metadata/OCRfiles/{stem}-{record.uuid}.txt"
+    rel = f"objects/metadata/OCRfiles/{shorten(f'{stem}-{record.uuid}.txt')}"
+    reason = bomb(package.sip_data / record.path)
+    if reason:  # Tesseract would decode it in full
+        return rel, format_tools.CommandResult(False, reason)
     result = format_tools.run(
         command,
         package.sip_data / record.path,

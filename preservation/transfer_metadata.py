@@ -133,19 +133,21 @@ def control_characters(value: str, lines_allowed: bool) -> list[str]:
     )
 
 
-def _value_problems(label: str, column: str, value: str, where: str = "") -> list[str]:
+def _value_problems(label: str, column: str, value: str) -> list[str]:
+    """What is wrong with one value (``label`` names its file, or is empty in a row)."""
     identifier = column in IDENTIFIER_COLUMNS
+    where = f"{label} column" if label else "column"
     found = control_characters(value, lines_allowed=not identifier)
     problems = []
     if found:
         what = "a line break, tab or control character" if identifier else "control characters"
         problems.append(
-            f"{label}{where} column {column!r} holds {what} ({', '.join(found)}); "
+            f"{where} {column!r} holds {what} ({', '.join(found)}); "
             + ("an identifier is one line of text" if identifier else "remove them")
         )
     if identifier and len(value) > IDENTIFIER_MAX:
         problems.append(
-            f"{label}{where} column {column!r} is {len(value)} characters long; an identifier "
+            f"{where} {column!r} is {len(value)} characters long; an identifier "
             f"has at most {IDENTIFIER_MAX}"
         )
     return problems

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 from preservation import premis
 from preservation.errors import FixityMismatch, StepNotApplicable
+from preservation.names import escape
 from preservation.package import Package
 from preservation.premis import Event
 from preservation.tools import digests
 
 NAME = "Verify transfer checksums"
 ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
+#: The largest checksum file read (a line per file: 100,000 files take about 10 MB).
+LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,11 @@ def run(package: Package) -> ChecksumResult:
     supplied = [a for a in ALGORITHMS if (metadata / f"checksum.{a}").is_file()]
     if not supplied:
         raise StepNotApplicable("the transfer has no metadata/checksum.* files")
-    by_path = {r.path: r for r in package.state.files("file_group = 'original'")}
+    records = package.state.files("file_group = 'original'")
+    by_path = {r.path: r for r in records}
+    # A file received under a safe name is listed under the name it was sent with (GNU
+    # coreutils escape line breaks and backslashes as we do: "\n", "\\").
+    by_name = {**{r.original_path: r for r in records}, **by_path}
     problems: list[str] = []
     events: list[Event] = []
     checked = 0
@@ -42,12 +49,16 @@ def run(package: Package) -> ChecksumResult:
         listed = {}
         for path, digest in expected.items():
             key = path if path.startswith("objects/") else f"objects/{path}"
-            if key not in by_path:
-                problems.append(f"checksum.{algorithm} lists {path}, which is not in the transfer")
+            record = by_name.get(key) or by_name.get(escape(key))
+            if record is None:
+                problems.append(
+                    f"checksum.{algorithm} lists {escape(path)}, which is not in the transfer"
+                )
             else:
-                listed[key] = digest.lower()
+                listed[record.path] = digest.lower()
         for path in sorted(set(by_path) - set(listed)):
-            problems.append(f"checksum.{algorithm} does not list {path}; add its checksum")
+            shown = by_path[path].original_path
+            problems.append(f"checksum.{algorithm} does not list {shown}; add its checksum")
         paths = sorted(listed)
         actual = digests(
             [package.transfer_dir / p for p in paths], package.settings.workers, algorithm
@@ -77,11 +88,23 @@ def run(package: Package) -> ChecksumResult:
 
 
 def _read(path, problems: list[str]) -> dict[str, str]:
+    """``<digest>  <path>`` lines (``*`` for binary mode; a line starting with ``\\``
+    holds an escaped name, as GNU coreutils write them)."""
+    size = path.stat().st_size
+    if size > LIMIT:
+        problems.append(f"{path.name} is {size:,} bytes, more than the limit of {LIMIT:,}")
+        return {}
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path.name} is not UTF-8 ({exc.reason}); save it as UTF-8 text")
+        return {}
     entries = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        parts = line.strip().split(maxsplit=1)
+        line = line.strip().removeprefix("\\")  # the name is escaped: kept as it is
+        parts = line.split(maxsplit=1)
         if len(parts) != 2:
             problems.append(f"{path.name} line {number} is not '<checksum>  <path>'")
             continue

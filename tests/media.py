@@ -157,3 +157,74 @@ def zip_bytes(entries: dict[str, str]) -> bytes:
         for name, text in entries.items():
             archive.writestr(name, text)
     return buffer.getvalue()
+
+
+def raw_zip(entries: list[dict]) -> bytes:
+    """A zip written byte by byte, as odd tools write them: each entry a dict with
+    ``name`` (bytes, exactly as stored), ``data`` (bytes, stored uncompressed) and,
+    optionally, ``flags`` (general purpose bits: 0x800 claims UTF-8 names), ``extra``
+    (extra fields), ``system`` (0 = DOS/Windows, 3 = Unix), ``mode`` (Unix mode bits).
+    Names may repeat: nothing here stops what zip tools do not stop either."""
+    import struct
+    import zlib
+
+    body, central = bytearray(), bytearray()
+    for entry in entries:
+        name, data = entry["name"], entry.get("data", b"")
+        flags, extra = entry.get("flags", 0), entry.get("extra", b"")
+        system, mode = entry.get("system", 3), entry.get("mode", 0o100644)
+        crc = zlib.crc32(data)
+        offset = len(body)
+        body += struct.pack(
+            "<4s2B4HL2L2H",
+            b"PK\x03\x04",
+            20,
+            0,
+            flags,
+            0,
+            0,
+            0x21,
+            crc,
+            len(data),
+            len(data),
+            len(name),
+            len(extra),
+        )
+        body += name + extra + data
+        central += struct.pack(
+            "<4s4B4HL2L5H2L",
+            b"PK\x01\x02",
+            20,
+            system,
+            20,
+            0,
+            flags,
+            0,
+            0,
+            0x21,
+            crc,
+            len(data),
+            len(data),
+            len(name),
+            len(extra),
+            0,
+            0,
+            0,
+            mode << 16,
+            offset,
+        )
+        central += name + extra
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(body), 0
+    )
+    return bytes(body + central + end)
+
+
+def unicode_path_extra(raw_name: bytes, unicode_name: str) -> bytes:
+    """Info-ZIP's Unicode Path extra field (0x7075), as zip tools add it beside a legacy
+    (CP437) name."""
+    import struct
+    import zlib
+
+    body = b"\x01" + struct.pack("<L", zlib.crc32(raw_name)) + unicode_name.encode("utf-8")
+    return struct.pack("<HH", 0x7075, len(body)) + body
