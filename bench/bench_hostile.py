@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
