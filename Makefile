@@ -11,11 +11,13 @@ APT_PACKAGES := clamav clamav-daemon p7zip-full libimage-exiftool-perl mediainfo
 	imagemagick ghostscript qpdf mediaconch tesseract-ocr tesseract-ocr-eng \
 	libreoffice-writer-nogui libreoffice-calc-nogui fonts-dejavu-core
 TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf mediaconch \
-	tesseract soffice docker-compose
-# The tests validate docker-compose.yaml with Debian's Compose client (no engine needed).
-TEST_APT_PACKAGES := docker-compose
+	tesseract soffice docker-compose chromium chromedriver
+# The tests validate docker-compose.yaml with Debian's Compose client (no engine needed)
+# and look at the UI in Debian's Chromium, driven through its chromedriver.
+TEST_APT_PACKAGES := docker-compose chromium chromium-driver
 
-.PHONY: install tools venv demo test run cluster-up cluster-down lint bench bench-drop-box bench-hostile clean
+.PHONY: install tools venv demo test run cluster-up cluster-down lint bench bench-drop-box \
+	bench-hostile bench-packages-page clean
 
 install: tools venv
 
@@ -84,6 +86,10 @@ bench-drop-box: install
 # verdict, the seconds and the peak memory of each (bounds: 60 s, 1 GB).
 bench-hostile: install
 	$(BIN)/python bench/bench_hostile.py
+
+# The Packages page with 10,000 transfers in a PostgreSQL metadata database (target < 1 s).
+bench-packages-page: install
+	$(BIN)/python bench/bench_packages_page.py --runs 10000
 
 clean:
 	rm -rf var .pytest_cache

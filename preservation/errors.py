@@ -30,33 +30,66 @@ class PreservationError(Exception):
         lines = "\n".join(f"  - {d}" for d in self.details)
         return f"{self.message}\n{lines}"
 
+    def explained(self) -> str:
+        """The message, every problem, and what to do (the words of every report)."""
+        advice = getattr(self, "advice", "")
+        return f"{self}\nWhat to do: {advice}" if advice else str(self)
+
 
 class PackageRejected(PreservationError):
-    """A verdict on the package: it cannot be preserved as it is. Never retried."""
+    """A verdict on the package: it cannot be preserved as it is. Never retried.
+
+    ``advice`` says what the archivist can do about it, in plain words."""
+
+    advice = "Fix the package as the problems above say and send it again."
 
 
 class TransferInvalid(PackageRejected):
     """The transfer does not follow the transfer package rules (layout, metadata)."""
 
+    advice = (
+        "Fix the package as listed (transfer-packages.md has the rules; "
+        "`preservation validate-transfer` checks a zip before upload) and upload it again."
+    )
+
 
 class UnsafeArchive(PackageRejected):
     """An archive is unreadable or would write outside its folder, hold links or be too big."""
+
+    advice = (
+        "Make a new zip without the entries named above (or split the transfer when it is "
+        "too big) and upload it again."
+    )
 
 
 class VirusFound(PackageRejected):
     """ClamAV found malware in one or more files."""
 
+    advice = (
+        "Nothing of this transfer was stored. Remove or clean the infected files named "
+        "above, then send the transfer again."
+    )
+
 
 class FixityMismatch(PackageRejected):
     """A checksum supplied with the transfer or recorded earlier does not match the file."""
+
+    advice = (
+        "Compare the files named above with their checksums; send the right files, or a "
+        "corrected checksum file, again."
+    )
 
 
 class BagInvalid(PackageRejected):
     """The AIP bag does not validate."""
 
+    advice = "Nothing was stored as sound. Ask a platform engineer to look at the task log."
+
 
 class StorageConflict(PackageRejected):
     """Storage already holds a different package under the same name: nothing is overwritten."""
+
+    advice = "Nothing was overwritten. Ask a platform engineer which package holds the name."
 
 
 class SystemFault(PreservationError):
@@ -75,9 +108,16 @@ class ConfigurationInvalid(PreservationError):
     """A deployment setting or rule file (processing configuration, format policy registry)
     is wrong. Retrying cannot fix it: an operator must."""
 
+    advice = "A platform engineer must fix the setting named above; then clear the task."
+
 
 class ValidationFailed(PackageRejected):
     """Files failed validation and the processing configuration makes that fatal."""
+
+    advice = (
+        "Replace the invalid files named above, or send the transfer with a processing "
+        "configuration that keeps invalid files (fail_on_invalid = false)."
+    )
 
 
 class StepNotApplicable(Exception):

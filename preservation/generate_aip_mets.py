@@ -6,11 +6,12 @@ submission documentation; Dublin Core from metadata.csv; PREMIS rights from righ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from preservation import mets
 from preservation.errors import PackageRejected
 from preservation.package import Package
+from preservation.package_summary import NORMALIZATION_REPORT, summarize
 
 NAME = "Generate AIP METS"
 
@@ -20,6 +21,8 @@ class MetsResult:
     mets_path: str
     files: int
     events: int
+    #: Formats, event counts, validation and normalization outcomes (package_summary).
+    summary: dict = field(default_factory=dict)
 
 
 def run(package: Package) -> MetsResult:
@@ -46,5 +49,8 @@ def run(package: Package) -> MetsResult:
     events = package.state.events_by_subject()
     mets.write_document(package.mets_path, mets.sections(package, scope, records, events))
     return MetsResult(
-        str(package.mets_path), len(records), sum(len(events.get(r.uuid, [])) for r in records)
+        str(package.mets_path),
+        len(records),
+        sum(len(events.get(r.uuid, [])) for r in records),
+        summarize(records, events, package.logs_dir() / NORMALIZATION_REPORT),
     )

@@ -32,13 +32,14 @@ from preservation.errors import StepNotApplicable
 from preservation.fsutil import merge_log
 from preservation.names import shorten
 from preservation.package import Package
+from preservation.package_summary import NORMALIZATION_REPORT
 from preservation.pixel_limit import bomb
 from preservation.premis import Event
 from preservation.state import FileRecord
 from preservation.tools import pool_map
 
 NAME = "Normalize"
-REPORT = "normalizationReport.csv"
+REPORT = NORMALIZATION_REPORT
 REPORT_HEADER = "file_uuid,path,puid,purpose,outcome,command,derivative,message"
 MANUAL = "objects/manualNormalization/"
 MANUAL_DETAIL = 'program="manual normalization"; source="objects/manualNormalization"'

@@ -7,6 +7,7 @@ package without passing anything but the run key around.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -37,6 +38,26 @@ def transfer_name(source: str) -> str:
             name = name[: -len(suffix)]
             break
     return shorten(sanitize(name), NAME_LIMIT) if name else "transfer"
+
+
+def run_id_for(source: str, origin: str, unique: str) -> str:
+    """A transfer_ingest run id a person reads: the package's name first, then where it came
+    from and what keeps it unique (``PP_MDM_1__born-digital__3f2a9c1e0b``); only the
+    characters Airflow allows in a run id."""
+    name = re.sub(r"[^A-Za-z0-9_.~:+-]", "_", transfer_name(source))
+    return f"{name}__{origin}__{unique}"
+
+
+def run_note(source: str, config: str, identifier: str = "", kind: str = "") -> str:
+    """What a transfer_ingest run shows on its header (Markdown): which package it is."""
+    lines = [
+        f"**Package:** {PurePosixPath(urlparse(source).path if '://' in source else source).name}",
+        f"**Identifier:** {identifier or '(read at Verify transfer compliance)'}",
+    ]
+    if kind:
+        lines.append(f"**Kind:** {kind}")
+    lines += [f"**Processing configuration:** {config}", f"**Source:** {source}"]
+    return "  \n".join(lines)
 
 
 @dataclass(frozen=True)

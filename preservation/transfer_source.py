@@ -21,6 +21,7 @@ the checks and the feedback log. No Airflow here: the S3 client is handed in.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,10 +78,13 @@ class Upload:
 
     @property
     def run_id(self) -> str:
-        """transfer_ingest's run id for this upload: the same upload, the same run."""
-        scheme = urlparse(self.source).scheme or "file"
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.key)[:150]
-        return f"{scheme}__{slug}__{bare_etag(self.etag)[:32]}"
+        """transfer_ingest's run id for this upload, the package's name first: the same
+        upload, the same run (``PP_MDM_1__born-digital__3f2a9c1e0b``)."""
+        from preservation.package import run_id_for
+
+        folder = self.key.rsplit("/", 1)[0] if "/" in self.key else "drop-box"
+        unique = hashlib.sha256(f"{self.url}\n{bare_etag(self.etag)}".encode()).hexdigest()
+        return run_id_for(self.key, re.sub(r"[^A-Za-z0-9_.~:+-]", "_", folder), unique[:10])
 
     @property
     def transfer_id(self) -> str:

@@ -30,10 +30,7 @@ def transfer_failed(context) -> None:
     alert = transfer_source.failure_alert(
         source, stage, reason, ti.log_url, notify.system_name(), notify.environment()
     )
-    try:
-        notify.post_to_slack(alert)
-    except Exception:
-        log.exception("Could not post the failure alert to Slack")
+    notify.post_or_say_why(alert, log, "the failure alert")
     try:
         from preservation.housekeeping import mark_failed
         from preservation_airflow.operators import package_for
@@ -82,12 +79,8 @@ def watcher_failed(context) -> None:
             f"<{ti.log_url}|Task log in Airflow>"
         ]
     )
-    try:
-        notify.post_to_slack(message)
-    except Exception:
-        log.exception("Could not post the watcher alert to Slack")
-        return
-    Variable.set(WATCHER_ALERT, reason)
+    if notify.post_or_say_why(message, log, "the watcher alert"):
+        Variable.set(WATCHER_ALERT, reason)
 
 
 def watcher_recovered(source_url: str, task_log) -> None:
@@ -100,12 +93,8 @@ def watcher_recovered(source_url: str, task_log) -> None:
     if Variable.get(WATCHER_ALERT, default=None) is None:
         return
     label = system_label(notify.system_name(), notify.environment())
-    try:
-        notify.post_to_slack(
-            blocks_message([f"✅ The drop box {source_url} is watched again in {label}."])
-        )
-    except Exception:
-        task_log.exception("Could not post the end of the outage to Slack; posted next time")
-        return
+    message = blocks_message([f"✅ The drop box {source_url} is watched again in {label}."])
+    if not notify.post_or_say_why(message, task_log, "the end of the outage"):
+        return  # said next time
     Variable.delete(WATCHER_ALERT)
     task_log.info("The drop box is watched again; the outage's end was posted to Slack")

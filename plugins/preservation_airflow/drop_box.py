@@ -117,6 +117,7 @@ class VerifyUploadsOperator(BaseOperator):
 
     def execute(self, context):
         from preservation.errors import PreservationError
+        from preservation.package import run_note
         from preservation.settings import load_settings
         from preservation.transfer_source import publish, verify
 
@@ -165,9 +166,30 @@ class VerifyUploadsOperator(BaseOperator):
             )
         accepted = [v for v in verdicts if v.accepted]
         context["ti"].xcom_push(key="verdicts", value=[v.as_dict() for v in accepted])
+        # The packages page lists rejected uploads with their feedback log's words.
+        context["ti"].xcom_push(
+            key="rejected",
+            value=[
+                {
+                    "url": v.upload.url,
+                    "key": v.upload.key,
+                    "uploaded": v.upload.last_modified.isoformat(),
+                    "feedback_log": v.log_key,
+                    "text": v.text[:20_000],
+                }
+                for v in verdicts
+                if not v.accepted
+            ],
+        )
         return [
             {
                 "trigger_run_id": v.upload.run_id,
+                "note": run_note(
+                    v.upload.url,
+                    v.processing_config,
+                    v.identifier,
+                    "accession" if "accession-number" in v.tags else "catalogued",
+                ),
                 "conf": {
                     "transfer": v.upload.url,
                     "transfer_source": source.url,

@@ -11,6 +11,9 @@ import argparse
 import getpass
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 DAG_ID = "transfer_ingest"
@@ -87,14 +90,65 @@ def main() -> None:
         )
         return
     dag = bag.get_dag(DAG_ID)
-    run = dag.test(
-        run_conf={
-            "transfer": args.transfer,
-            "processing_config": args.processing_config,
-            "user": getpass.getuser(),
-        }
-    )
+    with _readable_run(args.transfer, args.processing_config):
+        run = dag.test(
+            run_conf={
+                "transfer": args.transfer,
+                "processing_config": args.processing_config,
+                "user": getpass.getuser(),
+            }
+        )
     Path(args.result).write_text(json.dumps(outcome(dag, run.run_id, args.transfer)))
+
+
+@contextmanager
+def _readable_run(transfer: str, config: str) -> Iterator[None]:
+    """Name the run after its package and give it its note, as the watcher's runs are.
+
+    ``dag.test`` (Airflow's in-process runner) names its runs ``manual__<time>`` and takes
+    neither a run id nor a note; it asks ``DagRun.generate_run_id`` for the name and
+    ``get_or_create_dagrun`` for the run, so those two are given ours while it starts."""
+    from airflow.models import dagrun
+
+    from preservation.package import run_id_for, run_note
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    run_id = run_id_for(transfer, "ingest", stamp)
+    note = run_note(transfer, config, _identifier(transfer))
+    make_run = dagrun.get_or_create_dagrun
+    name_run = dagrun.DagRun.generate_run_id
+
+    def with_note(*args, **kwargs):
+        run = make_run(*args, **kwargs)
+        run.note = note
+        return run
+
+    dagrun.get_or_create_dagrun = with_note
+    dagrun.DagRun.generate_run_id = staticmethod(lambda **_: run_id)
+    try:
+        yield
+    finally:
+        dagrun.get_or_create_dagrun = make_run
+        dagrun.DagRun.generate_run_id = name_run
+
+
+def _identifier(transfer: str) -> str:
+    """The package's identifier for its note, read from its metadata.csv as pre-flight
+    reads it ("" when it cannot be read: Verify transfer compliance will say why)."""
+    from preservation import preflight
+    from preservation.settings import load_settings
+
+    path = Path(transfer.removeprefix("file://"))
+    settings = load_settings()
+    if path.is_file():
+        return preflight.check(path, "any", settings.limits, settings.tool_timeout).identifier
+    csv = path / "metadata" / "metadata.csv"
+    if path.is_dir() and csv.is_file():
+        from preservation.transfer_metadata import read_metadata_csv
+
+        info = read_metadata_csv(csv, "any", [])
+        return info.identifier if info else ""
+    return ""
 
 
 if __name__ == "__main__":

@@ -38,6 +38,44 @@ def post_to_slack(message: dict) -> None:
     )
 
 
+def _stored_bytes(package) -> int | None:
+    """The size of the package that was stored (its working copy, still there)."""
+    from preservation import compress_aip
+
+    stored = (
+        package.sip_dir
+        if package.config.compression == "uncompressed"
+        else compress_aip.package_path(package)
+    )
+    if stored.is_file():
+        return stored.stat().st_size
+    if stored.is_dir():
+        return sum(p.stat().st_size for p in stored.rglob("*") if p.is_file())
+    return None
+
+
+def post_or_say_why(message: dict, log, what: str) -> bool:
+    """Post to Slack from a failure callback, where raising would change nothing: True
+    when posted; else one log line saying why (no traceback: the task's own failure is
+    what its log is about)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    conn_id = os.environ.get("PRESERVATION_SLACK_CONN_ID", "slack_default")
+    try:
+        post_to_slack(message)
+        return True
+    except AirflowNotFoundException:
+        log.warning(
+            "Not posted to Slack: %s (no Airflow connection %r; create one of type "
+            "slackwebhook to receive alerts)",
+            what,
+            conn_id,
+        )
+    except Exception as error:  # Slack refused or is unreachable: say so, once
+        log.warning("Could not post %s to Slack: %s: %s", what, type(error).__name__, error)
+    return False
+
+
 def after_store(package, context, location, log) -> None:
     """After Store AIP: the Asset event, and the born-digital SNS message (once)."""
     from preservation.notifications import notify_stored
@@ -45,13 +83,25 @@ def after_store(package, context, location, log) -> None:
     record = location.index.record(package.ref.aip_uuid)
     if record is None:
         return
+    label = f"{record.identifier} v{record.version} in {record.space} ({record.aip_uuid})"
     context["outlet_events"][STORED_AIPS].extra = {
+        "aip": label,  # read first where the UI folds the rest
         "aip_uuid": record.aip_uuid,
         "identifier": record.identifier,
         "space": record.space,
         "version": record.version,
         "key": record.key,
     }
+    # What the packages page shows of a stored AIP, without asking storage again.
+    context["ti"].xcom_push(
+        key="stored",
+        value={
+            **record.as_dict(),
+            "location": location.description,
+            "url": location.url(record),
+            "bytes": _stored_bytes(package),
+        },
+    )
     topic = os.environ.get("PRESERVATION_SNS_TOPIC_ARN", "")
     if not topic:
         return

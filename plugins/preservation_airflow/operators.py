@@ -6,8 +6,9 @@ and translates its outcome for Airflow:
 
 * a result: logged, and returned as a small XCom (counts and paths, never file lists);
 * ``StepNotApplicable``: the task is *skipped*, with the reason in its log;
-* ``PackageRejected`` (a verdict on the package): the reason is pushed as XCom
-  ``failure_reason`` and the task fails at once, without retry;
+* ``PackageRejected`` (a verdict on the package): the reason and what to do are pushed as
+  XCom ``failure_reason`` and end the task log, and the task fails at once, without retry
+  and without a traceback (:mod:`preservation_airflow.verdicts`);
 * anything else (a system fault): the reason is pushed and the exception re-raised, so
   Airflow retries.
 
@@ -28,7 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
+
+from preservation_airflow.verdicts import VERDICT_POLICY, refuse
 
 DEFAULT_CONFIG = "default"
 AFTER_STORAGE = ("store_aip", "store_dip", "clean_up")
@@ -77,6 +80,7 @@ class MicroServiceOperator(BaseOperator):
     ui_color = "#e8f1e4"
 
     def __init__(self, *, service: str, chunk: int | None = None, **kwargs):
+        kwargs.setdefault("retry_policy", VERDICT_POLICY)
         super().__init__(**kwargs)
         self.service = service
         self.chunk = chunk
@@ -96,6 +100,8 @@ class MicroServiceOperator(BaseOperator):
                 source = downloaded or source
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
+            if self.chunk is not None:
+                context["chunk_label"] = _chunk_label(package, self.chunk)
             if self.service in AFTER_STORAGE:
                 from preservation_airflow.storage import location_kwargs
 
@@ -119,9 +125,7 @@ class MicroServiceOperator(BaseOperator):
         except StepNotApplicable as reason:
             raise AirflowSkipException(f"{module.NAME} skipped: {reason}") from None
         except (PackageRejected, ConfigurationInvalid) as verdict:
-            self.log.error("%s rejected the transfer:\n%s", module.NAME, verdict)
-            ti.xcom_push(key="failure_reason", value=str(verdict))
-            raise AirflowFailException(f"{module.NAME}: {verdict}") from verdict
+            refuse(self, context, module.NAME, verdict)
         except AirflowSkipException:
             raise
         except Exception as fault:
@@ -172,6 +176,14 @@ class MicroServiceOperator(BaseOperator):
             raise AirflowSkipException(
                 f"AIP {package.ref.aip_uuid} is already stored at {stored}; nothing to redo"
             )
+
+
+def _chunk_label(package, index: int) -> str:
+    """How a mapped stage's instance is shown: which part of the files it works on."""
+    from preservation import chunks
+
+    files = len(chunks.originals(package, index))
+    return f"part {index + 1} of {chunks.plan(package)}: {files} file(s)"
 
 
 class PlanFileChunksOperator(BaseOperator):

@@ -307,8 +307,10 @@ def test_a_bucket_unreachable_while_the_watcher_waits_fails_loudly_and_loses_no_
 
     before = set(ingest_runs(airflow_env))
     watch()  # S3 is back: the next run picks up what arrived meanwhile
-    [run] = set(ingest_runs(airflow_env)) - before
-    assert "during.zip" in run
+    runs = ingest_runs(airflow_env)
+    [run] = set(runs) - before
+    assert run.startswith("during__born-digital__")  # named after its package
+    assert runs[run]["transfer"].endswith("born-digital/during.zip")
     assert S3TransferSource(client, bucket).feedback_logs("born-digital/during.zip", "success")
     assert [m["text"][:1] for m in slack.messages] == ["🚨", "✅"]
     proxy.down()
