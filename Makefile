@@ -11,15 +11,22 @@ APT_PACKAGES := clamav clamav-daemon p7zip-full libimage-exiftool-perl mediainfo
 	imagemagick ghostscript qpdf mediaconch tesseract-ocr tesseract-ocr-eng \
 	libreoffice-writer-nogui libreoffice-calc-nogui fonts-dejavu-core
 TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf mediaconch \
-	tesseract soffice docker-compose chromium chromedriver
+	tesseract soffice docker-compose chromium chromedriver node npm
 # The tests validate docker-compose.yaml with Debian's Compose client (no engine needed)
 # and look at the UI in Debian's Chromium, driven through its chromedriver.
-TEST_APT_PACKAGES := docker-compose chromium chromium-driver
+TEST_APT_PACKAGES := docker-compose chromium chromium-driver nodejs npm
 
-.PHONY: install tools venv demo test run cluster-up cluster-down lint bench bench-drop-box \
+.PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-drop-box \
 	bench-hostile bench-packages-page clean
 
-install: tools venv
+install: tools venv test-oidc
+
+# The tests' OpenID Connect provider (node's oidc-provider, pinned by its lock file).
+test-oidc: tests/oidc/node_modules/.installed
+
+tests/oidc/node_modules/.installed: tests/oidc/package.json tests/oidc/package-lock.json
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Debian packages for the external tools (root, as on the project's machines).
 tools:
@@ -54,11 +61,12 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# Airflow standalone (api-server on http://localhost:8080, scheduler, DAG processor,
-# triggerer) on the embedded default, with the DAGs of dags/ loaded.
+# Airflow standalone (api-server on http://127.0.0.1:8080, scheduler, DAG processor,
+# triggerer) on the embedded default, with the DAGs of dags/ loaded. One user, admin,
+# whose password is printed once, the first time (then kept in
+# $(PRESERVATION_HOME)/airflow/simple_auth_manager_passwords.json.generated).
 run: install
-	@$(CLAMAV_FALLBACK) AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
-	  $(BIN)/preservation airflow standalone
+	@$(CLAMAV_FALLBACK) $(BIN)/preservation airflow standalone
 
 # The distributed deployment (docker-compose.yaml's components) as native processes:
 # Airflow on this machine's PostgreSQL and Redis with the Celery executor, two Celery

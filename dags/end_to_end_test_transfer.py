@@ -14,6 +14,7 @@ import os
 from airflow.sdk import Param, dag
 
 from preservation_airflow import dag_defaults
+from preservation_airflow.access import START_DAG
 from preservation_airflow.drop_box import UploadTestPackageOperator
 
 SOURCE = dag_defaults.transfer_source()
@@ -23,6 +24,7 @@ PREFIX = os.environ.get("PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-de
 
 @dag(
     dag_id="test_transfer",
+    access_control=START_DAG,  # archivists start these runs
     schedule=None,
     catchup=False,
     doc_md=__doc__,

@@ -32,6 +32,7 @@ from airflow.sdk import Param, chain, dag
 
 from preservation import processing_config
 from preservation_airflow import dag_defaults
+from preservation_airflow.access import START_DAG
 from preservation_airflow.alerts import transfer_failed
 from preservation_airflow.notify import STORED_AIPS
 from preservation_airflow.operators import MicroServiceOperator, PlanFileChunksOperator
@@ -61,6 +62,7 @@ def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
 
 @dag(
     dag_id="transfer_ingest",
+    access_control=START_DAG,  # archivists start these runs
     schedule=None,
     catchup=False,
     max_active_runs=int(os.environ.get("PRESERVATION_MAX_ACTIVE_RUNS", "4")),

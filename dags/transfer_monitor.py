@@ -1,11 +1,12 @@
 """
-### transfer_monitor: the weekly report on the transfer bucket
+### transfer_monitor: the weekly report on the drop box
 
 Mondays 06:15 (`PRESERVATION_MONITOR_SCHEDULE`, cron), over the last 14 days of the
-transfer bucket: which uploads that started a transfer are stored (the AIP index has their
-transfer) and which are not (failed, or still processing). One Slack message in
-Wellcome's wording (the environment named when it is not production), then the source
-zips and feedback logs of the stored ones are deleted, and only those. A Slack outage
+drop box (the S3 transfer bucket, or the embedded default's folder): which uploads that
+started a transfer are stored (the AIP index has their transfer) and which are not
+(failed, or still processing). One Slack message in Wellcome's wording (the environment
+named when it is not production), then the source zips and feedback logs of the stored
+ones are deleted, and only those. A Slack outage
 retries the post with the same report; nothing is deleted before the report is out.
 """
 
@@ -23,7 +24,7 @@ from preservation_airflow.audits import (
     SurveyTransfersOperator,
 )
 
-BUCKET = dag_defaults.transfer_bucket()
+SOURCE = dag_defaults.transfer_source()
 CONN = dag_defaults.aws_conn_id()
 
 
@@ -34,14 +35,14 @@ CONN = dag_defaults.aws_conn_id()
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=["preservation", "s3", "slack", "weekly"],
+    tags=["preservation", "drop box", "slack", "weekly"],
     default_args=dag_defaults.retry_args("PRESERVATION_REPORT_RETRIES", "5", backoff=True),
 )
 def transfer_monitor():
     survey = SurveyTransfersOperator(
         task_id="survey_transfers",
         task_display_name="Survey the last 14 days",
-        bucket=BUCKET,
+        source_url=SOURCE,
         aws_conn_id=CONN,
     )
     report = PostTransferReportOperator(
@@ -52,7 +53,7 @@ def transfer_monitor():
     delete = DeleteStoredSourcesOperator(
         task_id="delete_stored_sources",
         task_display_name="Delete stored sources",
-        bucket=BUCKET,
+        source_url=SOURCE,
         survey_task_id=survey.task_id,
         aws_conn_id=CONN,
     )

@@ -122,7 +122,26 @@ def airflow(args: argparse.Namespace) -> int:
                 "beside it within seconds.",
                 flush=True,
             )
+    if args.args[:1] == ["standalone"]:
+        _say_how_to_log_in(env)
     os.execve(_airflow(), [_airflow(), *args.args], env)
+
+
+def _say_how_to_log_in(env: dict[str, str]) -> None:
+    """Where the UI is and who logs in: the admin, with the password Airflow prints the
+    first time (and keeps in its home, never printed again)."""
+    passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    where = (
+        f"its password is in {passwords}"
+        if passwords.exists()
+        else "its password is printed below, this once (then kept in " + str(passwords) + ")"
+    )
+    print(
+        f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}/ "
+        f"(this machine only); log in as admin: {where}. Notifications (Slack's stand-in): "
+        f"{env.get('PRESERVATION_NOTIFICATIONS', 'slack')}.",
+        flush=True,
+    )
 
 
 def clamav_test_database(args: argparse.Namespace) -> int:
@@ -210,6 +229,10 @@ def cluster(args: argparse.Namespace) -> int:
             )
             site = started.site
             print(f"Airflow UI and API: {site.api_url}  (logs: {started.logs})")
+            print(
+                "Log in as admin: its password is PRESERVATION_ADMIN_PASSWORD, or the one "
+                f"kept in {home / native.ADMIN_PASSWORD_FILE}"
+            )
             print(
                 f"Upload transfers to s3://{site.transfer_bucket}/born-digital/ at "
                 f"{site.s3_endpoint}; AIPs go to {site.aip_store}"

@@ -128,6 +128,8 @@ class Cluster:
         worker = component if component.startswith("worker-") else "worker"
         service = topology.WORKER if component.startswith("worker-") else component
         args = topology.commands(self.site, worker)[service]
+        if args[0] == "python":
+            return [str(BIN / "python"), *args[1:]]
         return [str(BIN / "airflow"), *args]
 
     def start(self, component: str) -> None:
@@ -266,6 +268,22 @@ def _psql(*args: str) -> str:
     return done.stdout
 
 
+ADMIN_PASSWORD_FILE = "admin-password"
+
+
+def admin_password(home: Path, env) -> str:
+    """The bootstrap admin's password: ``PRESERVATION_ADMIN_PASSWORD``, else one made at
+    the first start and kept in ``<home>/admin-password`` (readable by its owner only;
+    never printed)."""
+    if env.get("PRESERVATION_ADMIN_PASSWORD"):
+        return env["PRESERVATION_ADMIN_PASSWORD"]
+    kept = home / ADMIN_PASSWORD_FILE
+    if not kept.exists():
+        kept.touch(mode=0o600)
+        kept.write_text(secrets.token_urlsafe(18))
+    return kept.read_text().strip()
+
+
 def up(
     home: Path,
     name: str = "preservation",
@@ -290,7 +308,10 @@ def up(
     port = api_port or free_port()
     slug = name.replace("_", "-").lower()
     own_s3 = not s3_endpoint
+    settings = {**os.environ, **(extra_env or {})}
     site = topology.Site(
+        admin_password=admin_password(home, settings),
+        sso=tuple((k, settings[k]) for k in topology.SSO_SETTINGS if settings.get(k)),
         database_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_{name}",
         broker_url=f"redis://127.0.0.1:6379/{REDIS_DB}",
         api_host="127.0.0.1",
@@ -349,7 +370,8 @@ def up(
             )
         if init.returncode:
             raise ClusterError(
-                f"airflow db migrate failed:\n{tail(cluster.logs / 'airflow-init.log')}"
+                f"airflow-init (database, roles, admin) failed:\n"
+                f"{tail(cluster.logs / 'airflow-init.log')}"
             )
         for component in (
             topology.API_SERVER,

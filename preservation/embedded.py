@@ -25,6 +25,19 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
     env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    # Loopback unless told otherwise: the UI and its API are for this machine's user.
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
+    port = env.setdefault("AIRFLOW__API__PORT", "8080")
+    env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://127.0.0.1:{port}/execution/")
+    # Slack is not set up here: its messages go to a notifications log instead.
+    env.setdefault("PRESERVATION_NOTIFICATIONS", (settings.home / "notifications.log").as_uri())
+    # Airflow keeps task processes away from its database; housekeeping's `airflow db
+    # clean` is given it by name.
+    env.setdefault(
+        "PRESERVATION_METADATA_DB",
+        env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+        or f"sqlite:///{Path(env['AIRFLOW_HOME']).resolve()}/airflow.db",
+    )
     # `airflow standalone` starts its components as `airflow …` from PATH.
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join(

@@ -1,4 +1,5 @@
-"""Notifications: Slack messages (Block Kit) and born-digital SNS messages.
+"""Notifications: Slack messages (Block Kit), the notifications log that stands in for
+Slack on the embedded default, and born-digital SNS messages.
 
 Born-digital notifications tell downstream services (IIIF manifest builders) that an
 AIP was stored in the ``born-digital`` space, exactly once per stored AIP version.
@@ -13,7 +14,10 @@ record sends it again on retry (at least once, never lost).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from preservation.aip_index import Index, Stored
 from preservation.premis import now
@@ -35,6 +39,25 @@ def blocks_message(texts: list[str], joiner: str = "\n\n") -> dict:
     notification ``text``."""
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": t}} for t in texts]
     return {"text": joiner.join(texts), "blocks": blocks}
+
+
+def log_path(channel: str) -> Path | None:
+    """The notifications log of a channel setting (``file:///path``), None for Slack."""
+    parsed = urlparse(channel)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
+def append_to_log(path: Path, message: dict) -> None:
+    """Keep a Slack message as one JSON line of the notifications log (time, text,
+    blocks), where Slack is not set up: the embedded default. One ``write`` in append
+    mode, so messages of tasks running at once never interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"time": now(), **message}, ensure_ascii=False) + "\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(descriptor, line.encode("utf-8"))
+    finally:
+        os.close(descriptor)
 
 
 def message(record: Stored, origin: str) -> dict:

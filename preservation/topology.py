@@ -3,7 +3,8 @@
 A deployment is PostgreSQL (Airflow's metadata database and Celery's result backend),
 Redis (the Celery broker), S3 (the transfer bucket and the AIP store), a clamd, a
 processing directory shared by the workers, and these Airflow components:
-``airflow-init`` (``db migrate``), ``airflow-apiserver``, ``airflow-scheduler``,
+``airflow-init`` (``db migrate``, the roles and the bootstrap admin:
+``python -m preservation_airflow.access init``), ``airflow-apiserver``, ``airflow-scheduler``,
 ``airflow-dag-processor``, ``airflow-triggerer`` and any number of
 ``airflow-worker`` (Celery workers on the default and the heavy queue).
 
@@ -12,6 +13,9 @@ processing directory shared by the workers, and these Airflow components:
 them in containers; ``preservation cluster up`` runs the same commands with the same
 environment as native processes (:mod:`preservation.cluster`); a test checks that the
 compose file is what :func:`services` gives for the compose site. No Airflow import here.
+
+Every deployment logs people in with Airflow's FAB auth manager (roles ``Archivist``,
+``Operator``, ``Admin``; single sign-on by :data:`SSO_SETTINGS`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,21 @@ INIT, API_SERVER, SCHEDULER, DAG_PROCESSOR, TRIGGERER, WORKER = (
 )
 # Started in this order; a deployment has one of each but the workers.
 COMPONENTS = (INIT, API_SERVER, DAG_PROCESSOR, SCHEDULER, TRIGGERER, WORKER)
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+FAB_CONFIG = "preservation_airflow/webserver_config.py"  # under the plugins folder
+#: How people log in (preservation_airflow/webserver_config.py says what each means);
+#: every component gets them, "" when unset.
+SSO_SETTINGS = (
+    "PRESERVATION_SSO",
+    "PRESERVATION_SSO_ROLES",
+    "PRESERVATION_SSO_DEFAULT_ROLE",
+    "PRESERVATION_OIDC_ISSUER",
+    "PRESERVATION_OIDC_CLIENT_ID",
+    "PRESERVATION_OIDC_CLIENT_SECRET",
+    "PRESERVATION_AZURE_TENANT_ID",
+    "PRESERVATION_AZURE_CLIENT_ID",
+    "PRESERVATION_AZURE_CLIENT_SECRET",
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,7 @@ class Site:
     s3_secret_key: str
     jwt_secret: str  # shared by every component (Task SDK tokens)
     api_secret_key: str
+    admin_password: str  # the bootstrap admin's (PRESERVATION_ADMIN_PASSWORD)
     dags_folder: str
     plugins_folder: str
     preservation_home: str  # the processing directory is under it: shared by workers
@@ -63,6 +83,7 @@ class Site:
     sns_topic_arn: str = ""
     environment: str = "production"  # PRESERVATION_ENVIRONMENT (Slack wording)
     retry_delay: int = 60  # seconds before a failed task's first retry
+    sso: tuple[tuple[str, str], ...] = ()  # (name, value) of SSO_SETTINGS that are set
 
     @property
     def aip_bucket(self) -> str:
@@ -72,7 +93,8 @@ class Site:
 
 @dataclass(frozen=True)
 class Service:
-    """One Airflow component: the arguments after ``airflow``, and its environment."""
+    """One Airflow component: the arguments after ``airflow`` (or a ``python`` command),
+    and its environment."""
 
     name: str
     command: tuple[str, ...]
@@ -109,6 +131,11 @@ def environment(site: Site) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": site.api_url,
         "AIRFLOW__API_AUTH__JWT_SECRET": site.jwt_secret,
         "AIRFLOW__API__SECRET_KEY": site.api_secret_key,
+        # Logins and roles: FAB, configured by our webserver_config.py from SSO_SETTINGS.
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
+        "AIRFLOW__FAB__CONFIG_FILE": f"{site.plugins_folder}/{FAB_CONFIG}",
+        "PYTHONPATH": site.plugins_folder,
+        "PRESERVATION_ADMIN_PASSWORD": site.admin_password,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": site.database_url,
         "AIRFLOW__CELERY__BROKER_URL": site.broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{site.database_url}",
@@ -132,6 +159,8 @@ def environment(site: Site) -> dict[str, str]:
         "PRESERVATION_RETRY_DELAY": str(site.retry_delay),
         "CLAMD_SOCKET": site.clamd_socket,
     }
+    sso = dict(site.sso)
+    env.update({name: sso.get(name, "") for name in SSO_SETTINGS})
     if site.sns_topic_arn:
         env["PRESERVATION_SNS_TOPIC_ARN"] = site.sns_topic_arn
     return env
@@ -142,7 +171,8 @@ def commands(site: Site, worker_name: str = "worker") -> dict[str, tuple[str, ..
     (``<name>@<host>``): unique per worker on one host."""
     # Every component writes its logs to the shared logs folder, so none serves them.
     return {
-        INIT: ("db", "migrate"),
+        # Not an airflow command: the image's entrypoint runs `python …` as it is.
+        INIT: ("python", "-m", "preservation_airflow.access", "init"),
         API_SERVER: ("api-server", "--host", site.api_host, "--port", str(site.api_port)),
         DAG_PROCESSOR: ("dag-processor",),
         SCHEDULER: ("scheduler", "--skip-serve-logs"),

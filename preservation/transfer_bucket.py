@@ -27,6 +27,7 @@ from preservation.errors import (
 )
 from preservation.transfer_source import (
     FEEDBACK,
+    Accepted,
     Listing,
     TransferSource,
     Upload,
@@ -187,6 +188,21 @@ class S3TransferSource(TransferSource):
         except Exception as exc:
             raise self._fault(exc, f"Cannot tag {url}") from exc
         return f"kept {url} (tagged retention=keep)"
+
+    def accepted(self, upload: Upload, listing: Listing) -> Accepted | None:
+        # The tags are the record: the watcher tags an upload when it accepts it.
+        try:
+            tag_set = self.client.get_object_tagging(Bucket=self.bucket, Key=self._key(upload.key))[
+                "TagSet"
+            ]
+        except Exception as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return None  # gone since the listing
+            raise self._fault(exc, f"Cannot read the tags of {upload.url}") from exc
+        tags = {t["Key"]: t["Value"] for t in tag_set}
+        if not tags.get("transfer-id"):
+            return None  # rejected before processing: its feedback log told the archivist
+        return Accepted(tags["transfer-id"], tags.get(KEEP_TAG["Key"]) == KEEP_TAG["Value"])
 
     def put(self, key: str, path: Path) -> Upload:
         try:

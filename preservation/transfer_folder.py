@@ -11,7 +11,8 @@ S3. What differs from a bucket, and why:
   nanoseconds), which any new copy, move or rewrite changes;
 * a feedback log is about the upload it was written after (file times have nanoseconds
   here, where S3 has seconds);
-* there are no tags: the success log's "Transfer ID" line is the record.
+* there are no tags: the success log (about this very upload) is the record of its
+  acceptance, and a hidden ``.<name>.keep`` beside an upload keeps it from the monitor.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from pathlib import Path, PurePosixPath
 
 from preservation.errors import ConfigurationInvalid, StorageUnavailable, TransferInvalid
 from preservation.preflight import PREFIXES
-from preservation.transfer_source import FEEDBACK, Listing, TransferSource, Upload, is_upload
+from preservation.transfer_source import (
+    FEEDBACK,
+    Accepted,
+    Listing,
+    TransferSource,
+    Upload,
+    is_upload,
+)
 
 #: Seconds an upload must stay unchanged before it is checked (a copy still arriving).
 SETTLE_SECONDS = 2.0
@@ -155,11 +163,29 @@ class FolderTransferSource(TransferSource):
         for key in keys:
             try:
                 self._path(key).unlink(missing_ok=True)
+                self._keep_mark(key).unlink(missing_ok=True)
             except OSError as exc:
                 raise StorageUnavailable(f"Cannot delete {self.url}/{key}: {exc}") from exc
 
+    def _keep_mark(self, key: str) -> Path:
+        path = self._path(key)
+        return path.with_name(f".{path.name}.keep")
+
     def keep(self, key: str) -> str:
-        return f"kept {self.url}/{key} (nothing empties a drop box folder by itself)"
+        if not self._path(key).exists():
+            return f"{self.url}/{key} is gone already"
+        try:
+            self._keep_mark(key).touch()
+        except OSError as exc:
+            raise StorageUnavailable(f"Cannot mark {self.url}/{key} kept: {exc}") from exc
+        return f"kept {self.url}/{key} (marked {self._keep_mark(key).name})"
+
+    def accepted(self, upload: Upload, listing: Listing) -> Accepted | None:
+        logs = listing.logs.get((upload.key, upload.stamp), [])
+        success = [k for k in logs if FEEDBACK.match(k)["verdict"].lower() == "success"]
+        if not any(self.log_is_about(upload, k) for k in success):
+            return None
+        return Accepted(upload.transfer_id, self._keep_mark(upload.key).exists())
 
     def put(self, key: str, path: Path) -> Upload:
         target = self._path(key)

@@ -3,14 +3,17 @@ not, one Slack report, and the sources storage confirms deleted.
 
 Rules (operations.md, Wellcome Collection's monitor):
 
-* an upload counts when it started a transfer (it carries the ``transfer-id`` tag);
+* an upload counts when it started a transfer (the watcher accepted it: on S3 it carries
+  the ``transfer-id`` tag, in a folder its success feedback log is about it);
 * it is stored when the AIP index has that transfer (written only once every copy of the
   AIP was read back intact); otherwise it did not get stored, or, while its
   transfer_ingest run is still going, it is not stored *yet*;
 * only stored uploads have their source zip and feedback logs deleted, and never one
-  tagged ``retention=keep`` (``PRESERVATION_SOURCE_AFTER_STORAGE=keep``).
+  marked kept (``PRESERVATION_SOURCE_AFTER_STORAGE=keep``: tagged ``retention=keep`` on
+  S3, a ``.<name>.keep`` beside it in a folder).
 
-Works on a boto3 S3 client and the AIP index handed in by the caller; the run states come
+Works on any drop box (the S3 bucket, or the embedded default's folder) and the AIP index
+handed in by the caller; the run states come
 from a callable (on the Airflow side, the metadata database through the Task SDK).
 """
 
@@ -21,10 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from preservation.aip_index import Index
-from preservation.errors import StorageUnavailable
 from preservation.notifications import blocks_message, is_production, system_label
-from preservation.transfer_bucket import KEEP_TAG
-from preservation.transfer_source import FEEDBACK, Upload
+from preservation.transfer_source import TransferSource, Upload
 
 NAME = "Transfer monitor"
 LOOKBACK_DAYS = 14
@@ -65,59 +66,38 @@ class MonitorReport:
 
 
 def survey(
-    client,
-    bucket: str,
+    source: TransferSource,
     index: Index,
     in_flight: Callable[[Upload], bool],
     now: datetime | None = None,
     days: int = LOOKBACK_DAYS,
 ) -> MonitorReport:
-    """Look at the uploads of the last ``days`` days; nothing is changed here."""
+    """Look at the drop box's uploads of the last ``days`` days; nothing is changed here."""
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     report = MonitorReport()
-    try:
-        objects = [
-            item
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for item in page.get("Contents", [])
-        ]
-        logs: dict[str, list[str]] = {}
-        for item in objects:
-            match = FEEDBACK.match(item["Key"])
-            if match:
-                logs.setdefault(match["key"], []).append(item["Key"])
-        for item in sorted(objects, key=lambda i: i["Key"]):
-            key = item["Key"]
-            if not key.lower().endswith(".zip") or item["LastModified"] < since:
-                continue
-            tags = {
-                t["Key"]: t["Value"]
-                for t in client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-            }
-            transfer_id = tags.get("transfer-id")
-            if not transfer_id:
-                continue  # rejected before processing: its feedback log told the archivist
-            upload = Upload(f"s3://{bucket}", key, item["ETag"], item["LastModified"])
-            if index.transfer_stored(transfer_id):
-                report.stored.append(Line(key, transfer_id))
-                if tags.get(KEEP_TAG["Key"]) != KEEP_TAG["Value"]:
-                    report.deletable += [key, *sorted(logs.get(key, []))]
-            else:
-                report.not_stored.append(Line(key, transfer_id, in_flight(upload)))
-    except StorageUnavailable:
-        raise
-    except Exception as exc:  # botocore's errors: S3 unreachable or refusing
-        raise StorageUnavailable(f"Cannot survey s3://{bucket}: {exc}") from exc
+    listing = source.listing()
+    logs: dict[str, list[str]] = {}
+    for (key, _), log_keys in listing.logs.items():
+        logs.setdefault(key, []).extend(log_keys)
+    for upload in sorted(listing.uploads, key=lambda u: u.key):
+        if upload.last_modified < since:
+            continue
+        accepted = source.accepted(upload, listing)
+        if accepted is None:
+            continue  # rejected before processing: its feedback log told the archivist
+        if index.transfer_stored(accepted.transfer_id):
+            report.stored.append(Line(upload.key, accepted.transfer_id))
+            if not accepted.kept:
+                report.deletable += [upload.key, *sorted(logs.get(upload.key, []))]
+        else:
+            report.not_stored.append(Line(upload.key, accepted.transfer_id, in_flight(upload)))
     return report
 
 
-def delete_confirmed(client, bucket: str, report: MonitorReport) -> int:
-    """Delete the stored uploads' sources and feedback logs (after the report is out)."""
-    try:
-        for key in report.deletable:  # a key already gone (a retry) is fine for S3
-            client.delete_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        raise StorageUnavailable(f"Cannot delete from s3://{bucket}: {exc}") from exc
+def delete_confirmed(source: TransferSource, report: MonitorReport) -> int:
+    """Delete the stored uploads' sources and feedback logs (after the report is out);
+    one already gone (a retry) is fine."""
+    source.delete(report.deletable)
     return len(report.deletable)
 
 

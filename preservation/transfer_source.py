@@ -148,6 +148,15 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """An upload the watcher accepted: the transfer it started, and whether the source is
+    to stay in the drop box after storage (``PRESERVATION_SOURCE_AFTER_STORAGE=keep``)."""
+
+    transfer_id: str
+    kept: bool = False
+
+
+@dataclass(frozen=True)
 class Listing:
     """One look at a transfer source: its uploads and its feedback logs."""
 
@@ -200,6 +209,11 @@ class TransferSource:
 
     def put(self, key: str, path: Path) -> Upload:
         """Put a package into the drop box, as an archivist would (tests, the test DAG)."""
+        raise NotImplementedError
+
+    def accepted(self, upload: Upload, listing: Listing) -> Accepted | None:
+        """What the watcher recorded when it accepted ``upload`` (its transfer id and
+        whether it is to be kept); None when it was not accepted."""
         raise NotImplementedError
 
     # -- the rules ----------------------------------------------------------------------

@@ -287,7 +287,7 @@ class SlackRecorder:
     """A local HTTP server standing in for Slack's incoming webhook: records every
     message slack-sdk sends; ``fail_next`` makes the next requests fail with 503."""
 
-    def __init__(self):
+    def __init__(self, token: str = "secret"):
         import http.server
         import threading
 
@@ -314,7 +314,7 @@ class SlackRecorder:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/secret"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/{token}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -330,6 +330,7 @@ def slack(monkeypatch):
     import json
 
     recorder = SlackRecorder()
+    monkeypatch.setenv("PRESERVATION_NOTIFICATIONS", "slack")
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_DEFAULT",
         json.dumps({"conn_type": "slackwebhook", "password": recorder.url}),

@@ -23,18 +23,19 @@ def aip_store(aws_conn_id: str):
 
 
 class SurveyTransfersOperator(BaseOperator):
-    """Which uploads of the last 14 days are stored, which are not (nothing changed)."""
+    """Which uploads of the drop box's last 14 days are stored, which are not (nothing
+    changed)."""
 
-    template_fields: Sequence[str] = ("bucket",)
+    template_fields: Sequence[str] = ("source_url",)
 
-    def __init__(self, *, bucket: str, aws_conn_id: str = "aws_default", days: int = 14, **kw):
+    def __init__(self, *, source_url: str, aws_conn_id: str = "aws_default", days: int = 14, **kw):
         super().__init__(**kw)
-        self.bucket, self.aws_conn_id, self.days = bucket, aws_conn_id, days
+        self.source_url, self.aws_conn_id, self.days = source_url, aws_conn_id, days
 
     def execute(self, context):
         from preservation import transfer_monitor
         from preservation_airflow.drop_box import INGEST_DAG
-        from preservation_airflow.storage import s3_client
+        from preservation_airflow.storage import transfer_source
 
         ti = context["ti"]
 
@@ -45,14 +46,14 @@ class SurveyTransfersOperator(BaseOperator):
                 return False
 
         report = transfer_monitor.survey(
-            s3_client(self.aws_conn_id),
-            self.bucket,
+            transfer_source(self.source_url, self.aws_conn_id),
             aip_store(self.aws_conn_id).index,
             in_flight,
             days=self.days,
         )
         self.log.info(
-            "%d stored, %d not stored, %d objects to delete",
+            "%s: %d stored, %d not stored, %d objects to delete",
+            self.source_url,
             len(report.stored),
             len(report.not_stored),
             len(report.deletable),
@@ -74,30 +75,34 @@ class PostTransferReportOperator(BaseOperator):
         data = context["ti"].xcom_pull(task_ids=self.survey_task_id)
         report = transfer_monitor.MonitorReport.from_dict(data)
         message = transfer_monitor.slack_message(report, notify.system_name(), notify.environment())
-        notify.post_to_slack(message)
-        self.log.info("Posted to Slack:\n%s", message["text"])
+        self.log.info("Posted to %s:\n%s", notify.post(message), message["text"])
         return {"stored": len(report.stored), "not_stored": len(report.not_stored)}
 
 
 class DeleteStoredSourcesOperator(BaseOperator):
     """Delete the source zips (and feedback logs) of the uploads storage confirmed."""
 
-    template_fields: Sequence[str] = ("bucket",)
+    template_fields: Sequence[str] = ("source_url",)
 
-    def __init__(self, *, bucket: str, survey_task_id: str, aws_conn_id: str = "aws_default", **kw):
+    def __init__(
+        self, *, source_url: str, survey_task_id: str, aws_conn_id: str = "aws_default", **kw
+    ):
         super().__init__(**kw)
-        self.bucket, self.survey_task_id, self.aws_conn_id = bucket, survey_task_id, aws_conn_id
+        self.source_url, self.survey_task_id = source_url, survey_task_id
+        self.aws_conn_id = aws_conn_id
 
     def execute(self, context):
         from preservation import transfer_monitor
-        from preservation_airflow.storage import s3_client
+        from preservation_airflow.storage import transfer_source
 
         data = context["ti"].xcom_pull(task_ids=self.survey_task_id)
         report = transfer_monitor.MonitorReport.from_dict(data)
         deleted = transfer_monitor.delete_confirmed(
-            s3_client(self.aws_conn_id), self.bucket, report
+            transfer_source(self.source_url, self.aws_conn_id), report
         )
-        self.log.info("Deleted %d object(s): %s", deleted, report.deletable)
+        self.log.info(
+            "Deleted %d object(s) from %s: %s", deleted, self.source_url, report.deletable
+        )
         return {"deleted": deleted}
 
 
@@ -162,5 +167,5 @@ class PostFixityFailuresOperator(BaseOperator):
         if message is None:
             self.log.info("Every audited AIP is intact (%s checked)", summary.get("checked"))
             return {"failed": 0}
-        notify.post_to_slack(message)
+        self.log.info("Posted to %s", notify.post(message))
         raise AirflowFailException(message["text"])

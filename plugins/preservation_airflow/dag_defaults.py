@@ -18,16 +18,6 @@ def transfer_source() -> str:
     return transfer_source_url(os.environ, home)
 
 
-def transfer_bucket() -> str:
-    """The S3 transfer bucket, for the DAGs that work on S3 only (the weekly monitor)."""
-    from urllib.parse import urlparse
-
-    source = urlparse(transfer_source())
-    if source.scheme == "s3":
-        return source.netloc
-    return os.environ.get("PRESERVATION_TRANSFER_BUCKET", "transfers")
-
-
 def seconds(variable: str, default: str) -> float:
     """A duration setting, in seconds."""
     return float(os.environ.get(variable, default))

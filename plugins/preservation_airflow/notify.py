@@ -2,10 +2,13 @@
 SlackWebhookHook, the webhook URL in an Airflow connection), SNS through providers-amazon's
 SnsHook, and the Asset event of stored AIPs. Hooks are built when called, never at parse.
 
-Settings: ``PRESERVATION_SLACK_CONN_ID`` (default ``slack_default``, a connection of type
-slackwebhook), ``PRESERVATION_SNS_TOPIC_ARN`` (empty: no SNS messages),
-``PRESERVATION_SYSTEM_NAME`` (default ``Archivematica``) and ``PRESERVATION_ENVIRONMENT``
-(``production`` unless set; other names appear in Slack reports).
+Settings: ``PRESERVATION_NOTIFICATIONS`` (``slack``, the default, or ``file:///path``: a
+notifications log, one JSON line per message, which the embedded default uses with
+``$PRESERVATION_HOME/notifications.log``), ``PRESERVATION_SLACK_CONN_ID`` (default
+``slack_default``, a connection of type slackwebhook), ``PRESERVATION_SNS_TOPIC_ARN``
+(empty: no SNS messages), ``PRESERVATION_SYSTEM_NAME`` (default ``Archivematica``) and
+``PRESERVATION_ENVIRONMENT`` (``production`` unless set; other names appear in Slack
+reports).
 """
 
 from __future__ import annotations
@@ -27,15 +30,34 @@ def environment() -> str:
     return os.environ.get("PRESERVATION_ENVIRONMENT", "production")
 
 
-def post_to_slack(message: dict) -> None:
-    """Post ``{"text", "blocks"}``; raises (so the task retries) when Slack is unreachable
-    or refuses the message."""
+def channel() -> str:
+    """Where messages go: ``PRESERVATION_NOTIFICATIONS`` (``slack`` unless set)."""
+    return os.environ.get("PRESERVATION_NOTIFICATIONS", "slack")
+
+
+def post(message: dict) -> str:
+    """Post ``{"text", "blocks"}`` to Slack, or append it to the notifications log;
+    returns where it went. Raises (so the task retries) when Slack is unreachable or
+    refuses the message, or when the Slack connection is missing."""
+    from preservation.notifications import append_to_log, log_path
+
+    path = log_path(channel())
+    if path is not None:
+        append_to_log(path, message)
+        return str(path)
+    if channel() != "slack":
+        from preservation.errors import ConfigurationInvalid
+
+        raise ConfigurationInvalid(
+            f"PRESERVATION_NOTIFICATIONS={channel()!r}: use slack or file:///path/notifications.log"
+        )
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
 
     conn_id = os.environ.get("PRESERVATION_SLACK_CONN_ID", "slack_default")
     SlackWebhookHook(slack_webhook_conn_id=conn_id).send(
         text=message["text"], blocks=message["blocks"]
     )
+    return "Slack"
 
 
 def _stored_bytes(package) -> int | None:
@@ -62,7 +84,7 @@ def post_or_say_why(message: dict, log, what: str) -> bool:
 
     conn_id = os.environ.get("PRESERVATION_SLACK_CONN_ID", "slack_default")
     try:
-        post_to_slack(message)
+        log.info("Posted %s to %s", what, post(message))
         return True
     except AirflowNotFoundException:
         log.warning(

@@ -43,6 +43,8 @@ def compose_site(secrets: dict[str, str]) -> topology.Site:
         transfer_bucket="transfers",
         aip_store="s3://aips/aips",
         clamd_socket="/run/clamav/clamd.sock",
+        admin_password=secrets["PRESERVATION_ADMIN_PASSWORD"],
+        sso=tuple((k, secrets[k]) for k in topology.SSO_SETTINGS if secrets.get(k)),
     )
 
 
@@ -106,7 +108,12 @@ def test_every_airflow_service_runs_the_native_topologys_command_and_environment
 
 def test_secrets_are_required_from_the_environment_file_never_written_in(tmp_path):
     text = (REPO / "docker-compose.yaml").read_text()
-    for secret in ("AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "POSTGRES_PASSWORD"):
+    for secret in (
+        "AIRFLOW_JWT_SECRET",
+        "AIRFLOW_API_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "PRESERVATION_ADMIN_PASSWORD",
+    ):
         assert re.search(rf"\$\{{{secret}:\?", text), secret
     for value in env_example().values():
         if "change-me" in value:

@@ -1,5 +1,5 @@
-"""The weekly transfer monitor on moto's S3: what it reports, in Wellcome's wording, and
-what it deletes (only what storage confirms)."""
+"""The weekly transfer monitor on moto's S3 and on a drop box folder: what it reports, in
+Wellcome's wording, and what it deletes (only what storage confirms)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 
 from preservation import transfer_monitor
 from preservation.aip_index import FileRecords, Index
+from preservation.transfer_bucket import S3TransferSource
+from preservation.transfer_folder import FolderTransferSource
 from preservation.transfer_monitor import Line, MonitorReport
 
 STORED_ID = "11111111-1111-4111-8111-111111111111"
@@ -52,7 +54,7 @@ def bucket_state(s3, tmp_path):
         "44444444-4444-4444-8444-444444444444",
         None,
     )
-    return client, bucket, index
+    return S3TransferSource(client, bucket), client, bucket, index
 
 
 def in_flight(upload):
@@ -60,8 +62,8 @@ def in_flight(upload):
 
 
 def test_stored_failed_and_in_flight_uploads_are_told_apart(bucket_state):
-    client, bucket, index = bucket_state
-    report = transfer_monitor.survey(client, bucket, index, in_flight)
+    source, _, _, index = bucket_state
+    report = transfer_monitor.survey(source, index, in_flight)
     assert [line.key for line in report.stored] == [
         "born-digital/kept.zip",
         "born-digital/stored.zip",
@@ -78,10 +80,10 @@ def test_stored_failed_and_in_flight_uploads_are_told_apart(bucket_state):
 
 
 def test_only_confirmed_sources_are_deleted(bucket_state):
-    client, bucket, index = bucket_state
-    report = transfer_monitor.survey(client, bucket, index, in_flight)
-    transfer_monitor.delete_confirmed(client, bucket, report)
-    transfer_monitor.delete_confirmed(client, bucket, report)  # a retry: harmless
+    source, client, bucket, index = bucket_state
+    report = transfer_monitor.survey(source, index, in_flight)
+    transfer_monitor.delete_confirmed(source, report)
+    transfer_monitor.delete_confirmed(source, report)  # a retry: harmless
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert "born-digital/stored.zip" not in keys
     assert "born-digital/stored.zip.success.20261116T101500Z.log" not in keys
@@ -94,9 +96,9 @@ def test_only_confirmed_sources_are_deleted(bucket_state):
 
 
 def test_uploads_older_than_the_window_are_left_out(bucket_state):
-    client, bucket, index = bucket_state
+    source, _, _, index = bucket_state
     later = datetime.now(UTC) + timedelta(days=15)
-    report = transfer_monitor.survey(client, bucket, index, in_flight, now=later)
+    report = transfer_monitor.survey(source, index, in_flight, now=later)
     assert report.stored == [] and report.not_stored == [] and report.deletable == []
 
 
@@ -138,3 +140,34 @@ def test_an_empty_week_says_nothing_happened():
     assert len(message["blocks"]) == 1
     staging = transfer_monitor.slack_message(MonitorReport(), "Archivematica", "staging")
     assert staging["text"] == "Nothing happened in Archivematica (staging)."
+
+
+def test_a_drop_box_folder_is_surveyed_and_emptied_as_a_bucket_is(tmp_path):
+    source = FolderTransferSource(tmp_path / "transfers", settle_seconds=0)
+    source.create()
+    index = Index(FileRecords(tmp_path / "index"))
+    uploads = {}
+    for name in ("stored", "failed", "kept", "rejected"):
+        zip_file = tmp_path / f"{name}.zip"
+        zip_file.write_bytes(b"zip")
+        uploads[name] = source.put(f"born-digital/{name}.zip", zip_file)
+        verdict = "failed" if name == "rejected" else "success"
+        log = f"born-digital/{name}.zip.{verdict}.{uploads[name].stamp}.log"
+        source.write_text(log, "feedback", uploads[name])
+    source.keep("born-digital/kept.zip")
+    for n, name in enumerate(("stored", "kept")):
+        aip = f"{n:08d}-aaaa-4aaa-8aaa-{'a' * 12}"
+        index.register(aip, "born-digital", name, f"PP/{n}", uploads[name].transfer_id, None)
+
+    report = transfer_monitor.survey(source, index, in_flight)
+    assert [line.key for line in report.stored] == [
+        "born-digital/kept.zip",
+        "born-digital/stored.zip",
+    ]
+    assert report.not_stored == [Line("born-digital/failed.zip", uploads["failed"].transfer_id)]
+    transfer_monitor.delete_confirmed(source, report)
+
+    left = sorted(p.name for p in (tmp_path / "transfers" / "born-digital").iterdir())
+    assert "stored.zip" not in left
+    assert not [name for name in left if name.startswith("stored.zip.")]  # its log went too
+    assert {"failed.zip", "kept.zip", "rejected.zip", ".kept.zip.keep"} <= set(left)

@@ -17,9 +17,11 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,7 @@ class SystemCluster:
 
     native: native_cluster.Cluster
     sns: object  # reads what SNS published (tests.conftest.sns_subscription)
+    oidc: OIDCProvider  # where people log in
 
     @property
     def env(self) -> dict[str, str]:
@@ -220,18 +223,98 @@ def preservation_cli(*args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+#: Distinctive secrets the system cluster runs with: no log may ever show them
+#: (tests/system/test_secrets.py).
+SECRET_MARK = secrets.token_hex(8)
+S3_SECRET = f"s3-secret-{SECRET_MARK}"
+SLACK_TOKEN = f"slack-token-{SECRET_MARK}"
+
+
 @pytest.fixture(scope="session")
-def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
+def session_slack():
+    """A recording Slack webhook for the whole system session, its URL holding a secret
+    token, as Slack's webhook URLs do."""
+    from tests.conftest import SlackRecorder
+
+    recorder = SlackRecorder(token=SLACK_TOKEN)
+    yield recorder
+    recorder.close()
+
+
+#: The single sign-on users of the test OIDC provider, and their groups.
+SSO_USERS = {
+    "ada": ["preservation-archivists"],
+    "otto": ["preservation-operators"],
+    "nemo": ["visitors"],
+}
+SSO_ROLES = {"preservation-archivists": "Archivist", "preservation-operators": "Operator"}
+
+
+@dataclass
+class OIDCProvider:
+    issuer: str
+    client_id: str
+    client_secret: str
+    process: subprocess.Popen
+
+
+def start_oidc_provider(folder: Path, api_url: str) -> OIDCProvider:
+    """node's oidc-provider (tests/oidc) on a free loopback port, with one client: the
+    deployment whose UI is at ``api_url``."""
+    node = shutil.which("node")
+    assert node, "node is missing: the SSO tests need Node.js (apt-get install nodejs)"
+    assert (REPO / "tests/oidc/node_modules/oidc-provider").is_dir(), "run make install-test"
+    issuer = f"http://127.0.0.1:{native_cluster.free_port()}"
+    client_secret = secrets.token_urlsafe(24)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "OIDC_ISSUER": issuer,
+        "OIDC_CLIENT_ID": "preservation-airflow",
+        "OIDC_CLIENT_SECRET": client_secret,
+        "OIDC_REDIRECT_URI": f"{api_url}/auth/oauth-authorized/oidc",
+        "OIDC_USERS": json.dumps(SSO_USERS),
+    }
+    log = open(folder / "oidc-provider.log", "wb")
+    process = subprocess.Popen(
+        [node, "provider.mjs"], cwd=REPO / "tests/oidc", env=env, stdout=log, stderr=log
+    )
+    discovery = f"{issuer}/.well-known/openid-configuration"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(discovery, timeout=2):
+                break
+        except OSError:
+            assert process.poll() is None, (folder / "oidc-provider.log").read_text()
+            assert time.monotonic() < deadline, "the OIDC provider did not start"
+            time.sleep(0.3)
+    return OIDCProvider(issuer, "preservation-airflow", client_secret, process)
+
+
+@pytest.fixture(scope="session")
+def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_slack):
     tag = secrets.token_hex(4)
     home = tmp_path_factory.mktemp("cluster")
     sns = sns_subscription(moto_endpoint)
+    api_port = native_cluster.free_port()
+    oidc = start_oidc_provider(home.parent, f"http://127.0.0.1:{api_port}")
+    slack_connection = json.dumps(
+        {"conn_type": "slackwebhook", "password": session_slack.url}, separators=(",", ":")
+    )
     settings = {
+        "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection,
         "PRESERVATION_TASK_RETRIES": "2",
         "PRESERVATION_WORKERS": "2",
         "CLAMAV_DATABASE": str(clamav_database),
         "CLAMD_SOCKET": str(home / "no-clamd.sock"),
         "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
         "PRESERVATION_SNS_TOPIC_ARN": sns.topic,
+        # People log in through the OIDC provider; their groups give their roles.
+        "PRESERVATION_SSO": "oidc",
+        "PRESERVATION_OIDC_ISSUER": oidc.issuer,
+        "PRESERVATION_OIDC_CLIENT_ID": oidc.client_id,
+        "PRESERVATION_OIDC_CLIENT_SECRET": oidc.client_secret,
+        "PRESERVATION_SSO_ROLES": json.dumps(SSO_ROLES, separators=(",", ":")),
         # What-if runs: PRESERVATION_SYSTEST_ENV="KEY=VALUE …" adds settings to the cluster
         # (for example a watcher that looks only every 5 minutes, which the tests reject).
         **dict(
@@ -239,13 +322,13 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
         ),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PRESERVATION_"))}
-    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": S3_SECRET})
     up = ["cluster", "up", "--home", str(home), "--name", f"systest_{tag}", "--workers", "2"]
-    up += ["--api-port", str(native_cluster.free_port()), "--s3-endpoint", moto_endpoint]
+    up += ["--api-port", str(api_port), "--s3-endpoint", moto_endpoint]
     up += ["--retry-delay", "5", *(f"--env={k}={v}" for k, v in settings.items())]
     try:
         preservation_cli(*up, env=env)
-        cluster = SystemCluster(native_cluster.Cluster.load(home), sns)
+        cluster = SystemCluster(native_cluster.Cluster.load(home), sns, oidc)
         for dag_id in (DAG_ID, "transfer_watcher"):
             cluster.wait_for(
                 f"the dag-processor to serialize {dag_id}",
@@ -261,6 +344,8 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint):
             preservation_cli("cluster", "down", "--home", str(home), "--drop", env=env)
             # A clean stop: nothing of the cluster runs on.
             assert state.group_members() == [], "processes left after cluster down"
+        oidc.process.terminate()
+        oidc.process.wait(timeout=30)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -9,22 +9,20 @@ Screenshots of each page are saved under ``var/screenshots/`` (``PRESERVATION_SC
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
+from tests.browser import api_token, chromium, log_in, shoot
 from tests.conftest import EICAR
 from tests.media import zip_bytes
-from tests.system.conftest import FINISHED, REPO
+from tests.system.conftest import FINISHED
 
 pytestmark = pytest.mark.system
-SCREENSHOTS = Path(os.environ.get("PRESERVATION_SCREENSHOTS", REPO / "var" / "screenshots"))
 
 
 def metadata(identifier: str) -> str:
@@ -66,60 +64,19 @@ def uploads(airflow_cluster):
 
 @pytest.fixture(scope="module")
 def browser(airflow_cluster, tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1440,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.implicitly_wait(0)
-    try:
-        log_in(driver, airflow_cluster)
+    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        log_in(
+            driver, airflow_cluster.native.site.api_url, "admin", admin_password(airflow_cluster)
+        )
         yield driver
-    finally:
-        driver.quit()
 
 
 def admin_password(cluster) -> str:
-    generated = cluster.airflow_home / "simple_auth_manager_passwords.json.generated"
-    return json.loads(generated.read_text())["admin"]
+    return cluster.native.site.admin_password
 
 
 def token(cluster) -> str:
-    request = urllib.request.Request(
-        f"{cluster.native.site.api_url}/auth/token",
-        data=json.dumps({"username": "admin", "password": admin_password(cluster)}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.loads(answer.read())["access_token"]
-
-
-def log_in(driver, cluster) -> None:
-    """Signed in as the deployment's admin (its session cookie, as the login form sets)."""
-    api = cluster.native.site.api_url
-    driver.get(f"{api}/api/v2/version")  # any page of the site, to set its cookie on
-    driver.add_cookie({"name": "_token", "value": token(cluster), "path": "/"})
-
-
-def shoot(driver, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    return path
+    return api_token(cluster.native.site.api_url, "admin", admin_password(cluster))
 
 
 def until(what: str, check, timeout: float = 300, interval: float = 1.0):
