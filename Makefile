@@ -17,7 +17,7 @@ TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf med
 TEST_APT_PACKAGES := docker-compose chromium chromium-driver nodejs npm
 
 .PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-drop-box \
-	bench-hostile bench-packages-page clean
+	bench-hostile bench-packages-page chaos clean
 
 install: tools venv test-oidc
 
@@ -98,6 +98,13 @@ bench-hostile: install
 # The Packages page with 10,000 transfers in a PostgreSQL metadata database (target < 1 s).
 bench-packages-page: install
 	$(BIN)/python bench/bench_packages_page.py --runs 10000
+
+# The chaos sweep on the native cluster: a worker SIGKILLed at every task position in
+# turn (CI runs a sample of two, chosen from the commit); prints and saves the table.
+chaos: install
+	rm -f var/chaos/results.jsonl
+	PRESERVATION_CHAOS=all $(BIN)/python -m pytest -p no:cacheprovider tests/system/test_chaos.py
+	$(BIN)/python bench/chaos_report.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -1,7 +1,7 @@
 """Secrets stay secret: after an ingest, a watcher run, a rejected upload and a failed run
-on the production topology, whose S3 secret key, Slack webhook token, JWT secret and API
-secret key are distinctive, none of them appears in any process log, task log, feedback
-log or Slack message."""
+on the production topology, whose S3 secret key, Slack webhook token, JWT secret, API
+secret key, admin password and OIDC client secret are distinctive, none of them appears
+in any process log, task log, feedback log or Slack message."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def test_no_log_or_message_shows_a_secret(airflow_cluster, session_slack):
         "the Slack webhook token": SLACK_TOKEN,
         "the JWT secret": site.jwt_secret,
         "the API secret key": site.api_secret_key,
+        "the admin password": site.admin_password,
+        "the OIDC client secret": cluster.oidc.client_secret,
     }
     assert site.s3_secret_key == S3_SECRET  # the deployment does run with them
 
