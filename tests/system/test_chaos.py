@@ -113,7 +113,8 @@ def test_a_worker_killed_at_this_position_loses_nothing_and_doubles_nothing(
             "AND task_id = %s AND map_index = %s",
             (dag_id, hit["run_id"], task_id, hit["map_index"]),
         )
-        assert tries >= 2 and state == "success"
+        # (a step with nothing to do for this package ends skipped, as it would have)
+        assert tries >= 2 and state in ("success", "skipped")
         # The source stays, unchanged; one feedback log, saying success.
         head = cluster.s3().head_object(Bucket=cluster.bucket, Key=key)
         assert head["ETag"] == upload.etag
