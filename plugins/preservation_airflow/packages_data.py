@@ -11,33 +11,18 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from urllib.parse import quote, unquote, urlparse
 
+from preservation import pipeline
+
 INGEST = "transfer_ingest"
 WATCHER = "transfer_watcher"
 PAGE_SIZE = 25
 STATES = ("running", "queued", "failed", "success")
-# The order the stages run in (the DAG's), to tell the current one.
+# The order the stages run in (the DAG's), to tell the current one: the pipeline's, with
+# Plan file chunks before the first per-file stage.
 STAGES = (
-    "receive_transfer",
-    "verify_transfer_compliance",
-    "assign_file_uuids",
-    "verify_transfer_checksums",
-    "scan_for_viruses",
-    "change_filenames",
-    "identify_file_formats",
-    "extract_packages",
+    *pipeline.TRANSFER_INGEST[: pipeline.TRANSFER_INGEST.index(pipeline.PER_FILE[0])],
     "plan_file_chunks",
-    "characterize_files",
-    "validate_files",
-    "create_sip",
-    "normalize_files",
-    "transcribe_files",
-    "generate_aip_mets",
-    "add_readme",
-    "prepare_aip",
-    "compress_aip",
-    "store_aip",
-    "store_dip",
-    "clean_up",
+    *pipeline.TRANSFER_INGEST[pipeline.TRANSFER_INGEST.index(pipeline.PER_FILE[0]) :],
 )
 #: The XComs a row needs (small: counts and references).
 ROW_XCOMS = {

@@ -118,15 +118,24 @@ class SystemCluster:
         return rows
 
     def wait_for(self, what: str, check, timeout: float, interval: float = 1.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            self.check_alive()
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(interval)
+        return wait_until(what, check, timeout, interval, alive=self.check_alive)
+
+    def kill_worker_running(self, celery_id: str) -> str:
+        """SIGKILL the Celery worker that took Celery task ``celery_id`` (the worker, its
+        pool and the task's supervisor); returns its name."""
+        [victim] = [w for w in self.native.worker_names() if celery_id in self.celery_workloads(w)]
+        self.native.kill(victim)
+        del self.native.processes[victim]
+        return victim
+
+    def restart_worker(self, worker: str) -> None:
+        """Start a killed worker again and wait until it is ready (the session's other
+        tests get both workers back)."""
+        ready = self.log(worker).count(" ready.")
+        self.native.start(worker)
+        self.wait_for(
+            f"{worker} to restart", lambda: self.log(worker).count(" ready.") > ready, 120
+        )
 
     def unpause(self, dag_id: str) -> None:
         if self.query("SELECT is_paused FROM dag WHERE dag_id = %s", (dag_id,)) != [(False,)]:
@@ -208,6 +217,21 @@ class SystemCluster:
     def celery_results(self) -> dict[str, str]:
         """Celery task id -> status, as the worker wrote them to the result backend."""
         return dict(self.query("SELECT task_id, status FROM celery_taskmeta"))
+
+
+def wait_until(what: str, check, timeout: float, interval: float = 1.0, alive=None):
+    """``check()``'s first true value, polled every ``interval`` s; TimeoutError after
+    ``timeout`` s (``alive()`` raises first if a process it watches has died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if alive is not None:
+            alive()
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
 
 
 def preservation_cli(*args: str, env: dict[str, str] | None = None) -> str:

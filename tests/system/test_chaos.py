@@ -77,7 +77,6 @@ def test_a_worker_killed_at_this_position_loses_nothing_and_doubles_nothing(
     airflow_cluster, position
 ):
     cluster = airflow_cluster
-    native = cluster.native
     dag_id, task_id = position
     token = uuid.uuid4().hex[:8]
     name = f"CHAOS_{task_id}_{token}"
@@ -98,9 +97,7 @@ def test_a_worker_killed_at_this_position_loses_nothing_and_doubles_nothing(
         timeout=420,
         interval=0.05,
     )
-    [victim] = [w for w in native.worker_names() if hit["celery_id"] in cluster.celery_workloads(w)]
-    native.kill(victim)  # SIGKILL: the worker, its pool and the task's supervisor
-    del native.processes[victim]
+    victim = cluster.kill_worker_running(hit["celery_id"])
     killed_at = time.monotonic()
     try:
         states = cluster.wait_for_runs([upload.run_id], timeout=600)
@@ -140,8 +137,4 @@ def test_a_worker_killed_at_this_position_loses_nothing_and_doubles_nothing(
             line = {"position": f"{dag_id}.{task_id}", "recovered_s": round(recovered_in)}
             results.write(json.dumps({**line, "tries": tries}) + "\n")
     finally:
-        ready = cluster.log(victim).count(" ready.")
-        native.start(victim)
-        cluster.wait_for(
-            f"{victim} to restart", lambda: cluster.log(victim).count(" ready.") > ready, 120
-        )
+        cluster.restart_worker(victim)

@@ -87,10 +87,8 @@ def test_a_worker_killed_mid_transfer_costs_a_retry_on_the_other_worker(airflow_
         return store.get("state") == "running" and store["external_executor_id"]
 
     celery_id = cluster.wait_for("Store AIP to start", store_aip_running, 420, interval=0.1)
-    [victim] = [w for w in native.worker_names() if celery_id in cluster.celery_workloads(w)]
+    victim = cluster.kill_worker_running(celery_id)
     [survivor] = [w for w in native.worker_names() if w != victim]
-    native.kill(victim)  # SIGKILL: the worker, its pool and the task's supervisor
-    del native.processes[victim]
     killed_at = time.monotonic()
     try:
         states = cluster.wait_for_runs([item.run_id], timeout=420)
@@ -139,12 +137,7 @@ def test_a_worker_killed_mid_transfer_costs_a_retry_on_the_other_worker(airflow_
         assert len(notifications_for(cluster.sns(), identifier)) == 1
         print(f"run recovered {recovered_in:.0f} s after the worker was killed")
     finally:
-        # The session's other tests get both workers back.
-        ready = cluster.log(victim).count(" ready.")
-        native.start(victim)
-        cluster.wait_for(
-            f"{victim} to restart", lambda: cluster.log(victim).count(" ready.") > ready, 120
-        )
+        cluster.restart_worker(victim)
 
 
 def test_the_daily_housekeeping_clears_old_runs_from_a_celery_worker(airflow_cluster):

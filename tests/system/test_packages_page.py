@@ -10,7 +10,6 @@ Screenshots of each page are saved under ``var/screenshots/`` (``PRESERVATION_SC
 from __future__ import annotations
 
 import os
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,7 +19,7 @@ import pytest
 from tests.browser import api_token, chromium, log_in, shoot
 from tests.conftest import EICAR
 from tests.media import zip_bytes
-from tests.system.conftest import FINISHED
+from tests.system.conftest import FINISHED, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -80,14 +79,7 @@ def token(cluster) -> str:
 
 
 def until(what: str, check, timeout: float = 300, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return wait_until(what, check, timeout, interval)
 
 
 def packages_text(driver, cluster, query: str = "") -> str:
