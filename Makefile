@@ -14,7 +14,10 @@ TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf med
 	tesseract soffice docker-compose chromium chromedriver node npm
 # The tests validate docker-compose.yaml with Debian's Compose client (no engine needed)
 # and look at the UI in Debian's Chromium, driven through its chromedriver.
-TEST_APT_PACKAGES := docker-compose chromium chromium-driver nodejs npm
+# Node.js and npm only where the machine has none: a NodeSource nodejs (which bundles
+# npm) conflicts with Debian's npm package.
+TEST_APT_PACKAGES := docker-compose chromium chromium-driver \
+	$(if $(shell command -v npm),,$(if $(shell command -v node),npm,nodejs npm))
 
 .PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-drop-box \
 	bench-hostile bench-packages-page chaos clean
