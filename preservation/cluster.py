@@ -332,6 +332,7 @@ def up(
         heavy_queue=f"{name}_heavy",
         environment="local",
         retry_delay=retry_delay,
+        s3_read_timeout=int(settings.get("PRESERVATION_S3_READ_TIMEOUT") or 60),
         sns_topic_arn=(extra_env or {}).get("PRESERVATION_SNS_TOPIC_ARN", ""),
     )
     # Process plumbing beside the topology's configuration: the venv's airflow on PATH,

@@ -16,15 +16,18 @@ client handed in by the caller (built from an Airflow connection on the Airflow 
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
 from preservation.aip_index import Index, Stored
-from preservation.errors import StorageConflict, StorageUnavailable
+from preservation.errors import ConfigurationInvalid, StorageConflict, StorageUnavailable
+from preservation.s3_objects import is_missing, read_bytes, read_object
 from preservation.storage import FixityReport, quad_path, verify_bag
 from preservation.tools import file_digest
 
 PART_SIZE = 64 * 1024 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part but the last
 SPACES = ("born-digital", "born-digital-accessions", "testing")
 
 
@@ -35,11 +38,32 @@ def space_for(identifier: str, package_kind: str, test_prefix: str) -> str:
     return "born-digital-accessions" if package_kind == "accession" else "born-digital"
 
 
+def part_size_setting() -> int:
+    """``PRESERVATION_S3_PART_SIZE`` (bytes; default 64 MiB): files larger than this go
+    up in parts of this size."""
+    value = os.environ.get("PRESERVATION_S3_PART_SIZE", "")
+    size = int(value) if value.isdigit() else PART_SIZE
+    if value and not value.isdigit() or size < MIN_PART_SIZE:
+        raise ConfigurationInvalid(
+            f"PRESERVATION_S3_PART_SIZE={value!r}: give a number of bytes of at least "
+            f"{MIN_PART_SIZE} (S3's smallest part)"
+        )
+    return size
+
+
 class S3Location:
     """One S3 bucket (and key prefix) holding the AIP spaces."""
 
-    def __init__(self, client, bucket: str, prefix: str = "", space: str = "born-digital"):
+    def __init__(
+        self,
+        client,
+        bucket: str,
+        prefix: str = "",
+        space: str = "born-digital",
+        part_size: int | None = None,
+    ):
         self.client, self.bucket, self.space = client, bucket, space
+        self.part_size = part_size or part_size_setting()
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.description = f"s3://{bucket}/{self.prefix}{space}"
         self.index = Index(_Objects(self))
@@ -81,14 +105,14 @@ class S3Location:
                 with tempfile.TemporaryDirectory(prefix="s3-verify-") as work:
                     return verify_bag(self.download(stored, Path(work)), processes=1)
             actual = self._sha256(key)
-        except (self.client.exceptions.NoSuchKey, FileNotFoundError):
-            report = FixityReport(False, f"{stored} is missing")
-            report.failures["files"]["missing"].append(stored)
-            return report
         except StorageUnavailable:
             raise
         except Exception as exc:
-            raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
+            if not (is_missing(exc) or isinstance(exc, FileNotFoundError)):
+                raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
+            report = FixityReport(False, f"{stored} is missing")
+            report.failures["files"]["missing"].append(stored)
+            return report
         if actual != sha256:
             report = FixityReport(False, f"{name}: sha256 {actual}, expected {sha256}")
             report.failures["files"]["changed"].append(name)
@@ -117,7 +141,7 @@ class S3Location:
                 local.parent.mkdir(parents=True, exist_ok=True)
                 self.client.download_file(self.bucket, item, str(local))
         except self.client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            if is_missing(exc):
                 raise FileNotFoundError(f"{stored} is missing") from exc
             raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
         except Exception as exc:  # botocore's other errors: S3 unreachable
@@ -135,9 +159,11 @@ class S3Location:
 
     def _get(self, key: str) -> bytes | None:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
+            return read_bytes(self.client, self.bucket, key)
+        except Exception as exc:
+            if is_missing(exc):
+                return None
+            raise
 
     def _put_new(self, key: str, body: bytes) -> bool:
         """Write ``key`` unless it exists; False when it already did."""
@@ -156,7 +182,7 @@ class S3Location:
         there (a retry) is fine, a different one is a conflict."""
         size = path.stat().st_size
         try:
-            if size <= PART_SIZE:
+            if size <= self.part_size:
                 with open(path, "rb") as handle:
                     self.client.put_object(
                         Bucket=self.bucket,
@@ -183,7 +209,7 @@ class S3Location:
         parts = []
         try:
             with open(path, "rb") as handle:
-                for number, chunk in enumerate(iter(lambda: handle.read(PART_SIZE), b""), 1):
+                for number, chunk in enumerate(iter(lambda: handle.read(self.part_size), b""), 1):
                     done = self.client.upload_part(
                         Bucket=self.bucket,
                         Key=key,
@@ -211,15 +237,28 @@ class S3Location:
                 Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
             )
             raise
+        finally:
+            self._abort_leftovers(key, upload["UploadId"])
+
+    def _abort_leftovers(self, key: str, ours: str) -> None:
+        """Abort the other unfinished multipart uploads of ``key``: a start whose answer
+        was lost (S3 began an upload the retry never heard of) or a killed try's. The
+        key is written once, so no one else's upload of it can be live."""
+        pending = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+        for item in pending.get("Uploads", []):
+            if item["Key"] == key and item["UploadId"] != ours:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=item["UploadId"]
+                )
 
     def _same(self, key: str, path: Path) -> bool:
         return self._sha256(key) == file_digest(path)
 
     def _sha256(self, key: str) -> str:
         """The sha256 of a stored object, read back (streamed, never held whole)."""
-        return hashlib.file_digest(
-            self.client.get_object(Bucket=self.bucket, Key=key)["Body"], "sha256"
-        ).hexdigest()
+        digest = hashlib.sha256()
+        read_object(self.client, self.bucket, key, digest.update)
+        return digest.hexdigest()
 
 
 class _Objects:

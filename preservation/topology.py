@@ -83,6 +83,7 @@ class Site:
     sns_topic_arn: str = ""
     environment: str = "production"  # PRESERVATION_ENVIRONMENT (Slack wording)
     retry_delay: int = 60  # seconds before a failed task's first retry
+    s3_read_timeout: int = 60  # seconds an S3 answer may take before the call is retried
     sso: tuple[tuple[str, str], ...] = ()  # (name, value) of SSO_SETTINGS that are set
 
     @property
@@ -101,9 +102,20 @@ class Service:
     environment: dict[str, str]
 
 
+def s3_client_config(read_timeout: int = 60) -> dict:
+    """botocore's settings for every S3 client of the deployment (the connection's
+    ``config_kwargs``): a failed call (5xx, ``SlowDown``, a reset connection, no answer
+    within ``read_timeout`` s) is retried five times with backoff before the task fails."""
+    return {
+        "retries": {"mode": "standard", "max_attempts": 5},
+        "connect_timeout": 10,
+        "read_timeout": read_timeout,
+    }
+
+
 def aws_connection(site: Site) -> str:
     """The ``aws_default`` connection as Airflow reads it from the environment (JSON)."""
-    extra = {"region_name": "us-east-1"}
+    extra = {"region_name": "us-east-1", "config_kwargs": s3_client_config(site.s3_read_timeout)}
     if site.s3_endpoint:
         extra["endpoint_url"] = site.s3_endpoint
     return json.dumps(

@@ -15,7 +15,6 @@ says what to fix; S3 unreachable is a ``StorageUnavailable``.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from preservation.errors import (
     StorageUnavailable,
     TransferInvalid,
 )
+from preservation.s3_objects import error_code, is_missing, read_bytes, read_object
 from preservation.transfer_source import (
     FEEDBACK,
     Accepted,
@@ -49,11 +49,6 @@ REFUSED = {
     "InvalidToken",
     "SignatureDoesNotMatch",
 }
-
-
-def error_code(exc: BaseException) -> str:
-    """S3's error code of a botocore ClientError ("" for anything else)."""
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
 class S3TransferSource(TransferSource):
@@ -110,7 +105,7 @@ class S3TransferSource(TransferSource):
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(log_key))
         except Exception as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(exc):
                 return False  # deleted since the listing
             raise self._fault(exc, f"Cannot read {self.url}/{log_key}") from exc
         recorded = head.get("Metadata", {}).get(SOURCE_ETAG)
@@ -120,13 +115,12 @@ class S3TransferSource(TransferSource):
     # -- reading and writing -----------------------------------------------------------
     def fetch(self, upload: Upload, target: Path) -> None:
         try:
-            # One conditional GET, streamed to disk: S3 answers 412 if the key holds another
+            # Conditional GETs, streamed to disk: S3 answers 412 if the key holds another
             # upload by now (download_file cannot send If-Match).
-            body = self.client.get_object(
-                Bucket=self.bucket, Key=self._key(upload.key), IfMatch=upload.etag
-            )["Body"]
             with open(target, "wb") as handle:
-                shutil.copyfileobj(body, handle, 8 * 1024 * 1024)
+                read_object(
+                    self.client, self.bucket, self._key(upload.key), handle.write, upload.etag
+                )
         except Exception as exc:
             target.unlink(missing_ok=True)
             if error_code(exc) in ("412", "PreconditionFailed"):
@@ -151,8 +145,7 @@ class S3TransferSource(TransferSource):
 
     def read_text(self, key: str) -> str:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-            return body.read().decode("utf-8")
+            return read_bytes(self.client, self.bucket, self._key(key)).decode("utf-8")
         except Exception as exc:
             raise self._fault(exc, f"Cannot read {self.url}/{key}") from exc
 
@@ -178,7 +171,7 @@ class S3TransferSource(TransferSource):
             try:
                 tags = self.client.get_object_tagging(Bucket=self.bucket, Key=self._key(key))
             except Exception as exc:
-                if error_code(exc) in ("NoSuchKey", "404"):
+                if is_missing(exc):
                     return f"{url} is gone already"
                 raise
             kept = [t for t in tags["TagSet"] if t["Key"] != KEEP_TAG["Key"]] + [KEEP_TAG]
@@ -196,7 +189,7 @@ class S3TransferSource(TransferSource):
                 "TagSet"
             ]
         except Exception as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
+            if is_missing(exc):
                 return None  # gone since the listing
             raise self._fault(exc, f"Cannot read the tags of {upload.url}") from exc
         tags = {t["Key"]: t["Value"] for t in tag_set}

@@ -69,8 +69,8 @@ def test_a_changed_stored_object_fails_verification(location, package_file, s3):
     assert not report.success and report.failures["files"]["changed"] == [package_file.name]
 
 
-def test_large_packages_go_up_in_parts_and_read_back_intact(location, tmp_path, monkeypatch):
-    monkeypatch.setattr(s3_storage, "PART_SIZE", 5 * 1024 * 1024)
+def test_large_packages_go_up_in_parts_and_read_back_intact(location, tmp_path):
+    location.part_size = s3_storage.MIN_PART_SIZE
     big = tmp_path / f"Big-{AIP}.7z"
     big.write_bytes(bytes(range(256)) * (12 * 1024 * 16))  # 12 MiB: three parts
     stored = location.store(big, AIP, [])

@@ -2,7 +2,8 @@
 without Docker: ``preservation cluster up`` (:mod:`preservation.cluster`, the components
 of ``docker-compose.yaml``) on the machine's PostgreSQL and Redis, with the Celery
 executor, two Celery workers, the api-server, scheduler, dag-processor and triggerer, and
-S3 (moto's server, through the Airflow connection) as the transfer bucket and AIP store.
+S3 (moto's server, reached through the Airflow connection and a fault proxy that passes
+all until a test injects faults: tests/s3_faults.py) as the transfer bucket and AIP store.
 
 One cluster per test session, named for the session: its own PostgreSQL database, Celery
 queues and buckets (so concurrent sessions on the same machine never take each other's
@@ -30,6 +31,7 @@ import pytest
 
 from preservation import cluster as native_cluster
 from tests.conftest import sns_subscription
+from tests.s3_faults import FaultProxy
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,6 +47,7 @@ class SystemCluster:
     native: native_cluster.Cluster
     sns: object  # reads what SNS published (tests.conftest.sns_subscription)
     oidc: OIDCProvider  # where people log in
+    faults: FaultProxy  # S3 as the deployment reaches it, failing when a test says so
 
     @property
     def env(self) -> dict[str, str]:
@@ -76,8 +79,17 @@ class SystemCluster:
         return self.native.airflow_home
 
     def s3(self):
-        """A boto3 client on the deployment's S3 (moto's server)."""
-        return self.native.s3()
+        """A boto3 client on the deployment's S3: moto's server itself, never faulted."""
+        import boto3
+
+        site = self.native.site
+        return boto3.client(
+            "s3",
+            endpoint_url=self.faults.upstream,
+            region_name="us-east-1",
+            aws_access_key_id=site.s3_access_key,
+            aws_secret_access_key=site.s3_secret_key,
+        )
 
     def drop_box(self):
         """The transfer bucket as the watcher sees it."""
@@ -315,10 +327,17 @@ def start_oidc_provider(folder: Path, api_url: str) -> OIDCProvider:
     return OIDCProvider(issuer, "preservation-airflow", client_secret, process)
 
 
+#: How long the cluster's S3 clients wait for an answer (and the fault proxy's stalls,
+#: which outlast it).
+S3_READ_TIMEOUT = 5
+
+
 @pytest.fixture(scope="session")
 def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_slack):
     tag = secrets.token_hex(4)
     home = tmp_path_factory.mktemp("cluster")
+    # The deployment reaches S3 through the fault proxy; without rules it passes all.
+    faults = FaultProxy(moto_endpoint, stall_seconds=S3_READ_TIMEOUT + 2)
     sns = sns_subscription(moto_endpoint)
     api_port = native_cluster.free_port()
     oidc = start_oidc_provider(home.parent, f"http://127.0.0.1:{api_port}")
@@ -332,6 +351,9 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_sl
         "CLAMAV_DATABASE": str(clamav_database),
         "CLAMD_SOCKET": str(home / "no-clamd.sock"),
         "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+        "PRESERVATION_S3_READ_TIMEOUT": str(S3_READ_TIMEOUT),
+        # Packages over 5 MiB go up in parts (tests/system/test_s3_faults.py fails them).
+        "PRESERVATION_S3_PART_SIZE": str(5 * 1024 * 1024),
         "PRESERVATION_SNS_TOPIC_ARN": sns.topic,
         # People log in through the OIDC provider; their groups give their roles.
         "PRESERVATION_SSO": "oidc",
@@ -348,11 +370,11 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_sl
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PRESERVATION_"))}
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": S3_SECRET})
     up = ["cluster", "up", "--home", str(home), "--name", f"systest_{tag}", "--workers", "2"]
-    up += ["--api-port", str(api_port), "--s3-endpoint", moto_endpoint]
+    up += ["--api-port", str(api_port), "--s3-endpoint", faults.url]
     up += ["--retry-delay", "5", *(f"--env={k}={v}" for k, v in settings.items())]
     try:
         preservation_cli(*up, env=env)
-        cluster = SystemCluster(native_cluster.Cluster.load(home), sns, oidc)
+        cluster = SystemCluster(native_cluster.Cluster.load(home), sns, oidc, faults)
         for dag_id in (DAG_ID, "transfer_watcher"):
             cluster.wait_for(
                 f"the dag-processor to serialize {dag_id}",
@@ -370,6 +392,7 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_sl
             assert state.group_members() == [], "processes left after cluster down"
         oidc.process.terminate()
         oidc.process.wait(timeout=30)
+        faults.close()
 
 
 @pytest.hookimpl(wrapper=True)
