@@ -130,7 +130,15 @@ class Cluster:
         args = topology.commands(self.site, worker)[service]
         if args[0] == "python":
             return [str(BIN / "python"), *args[1:]]
-        return [str(BIN / "airflow"), *args]
+        # Started again whenever it exits, as compose's `restart: always` does.
+        return [
+            str(BIN / "python"),
+            "-m",
+            "preservation.supervise",
+            "--",
+            str(BIN / "airflow"),
+            *args,
+        ]
 
     def start(self, component: str) -> None:
         """Start one component in a process group of its own, logging to its file."""
@@ -161,6 +169,18 @@ class Cluster:
         except ProcessLookupError:
             return False
         return True
+
+    def restarts(self) -> dict[str, int]:
+        """How many times each component exited and was started again (its log's
+        supervise lines)."""
+        from preservation.supervise import MARK
+
+        counts = {}
+        for component in self.processes:
+            log = self.logs / f"{component}.log"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            counts[component] = sum(1 for line in text.splitlines() if line.startswith(MARK))
+        return counts
 
     def check_alive(self) -> None:
         dead = [c for c in self.processes if not self.alive(c)]
@@ -421,9 +441,11 @@ def down(home: Path, drop: bool = False) -> list[str]:
 
 
 def status(home: Path) -> dict[str, str]:
-    """Each component's pid and whether it runs."""
+    """Each component's pid, whether it runs, and how often it was started again."""
     cluster = Cluster.load(home)
+    restarts = cluster.restarts()
     return {
         c: f"pid {pid} {'running' if cluster.alive(c) else 'exited'}"
+        + (f", restarted {restarts[c]} times" if restarts.get(c) else "")
         for c, pid in cluster.processes.items()
     }

@@ -116,6 +116,9 @@ class SystemCluster:
 
     def report(self, lines: int = 60) -> str:
         parts = [f"logs kept in {self.native.logs} (task logs in {self.airflow_home / 'logs'})"]
+        restarted = {c: n for c, n in self.native.restarts().items() if n}
+        if restarted:
+            parts.append(f"components started again after exiting: {restarted}")
         for path in sorted(self.native.logs.glob("*.log")):
             parts.append(f"----- {path.stem} (last {lines} lines) -----")
             parts.append(native_cluster.tail(path, lines))
@@ -352,6 +355,9 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_sl
         "CLAMD_SOCKET": str(home / "no-clamd.sock"),
         "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
         "PRESERVATION_S3_READ_TIMEOUT": str(S3_READ_TIMEOUT),
+        # The machine's Redis keeps nothing on disk: the messages of tasks queued when
+        # it restarts (tests/system/test_restarts.py) are sent again after this.
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "180",
         # Packages over 5 MiB go up in parts (tests/system/test_s3_faults.py fails them).
         "PRESERVATION_S3_PART_SIZE": str(5 * 1024 * 1024),
         "PRESERVATION_SNS_TOPIC_ARN": sns.topic,
