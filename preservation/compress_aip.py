@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from preservation import mets, premis
+from preservation.disk_space import disk_full_is_a_fault, mib, require_space, tree_size
 from preservation.errors import StepNotApplicable
 from preservation.package import Package
 from preservation.premis import Event
@@ -62,6 +63,36 @@ def run(package: Package) -> CompressResult:
     partial = target.with_name(f".{target.name}.partial")
     remove_tree(partial)
     source = package.sip_dir
+    size = tree_size(source)
+    estimate = f"its {config.compression} package, up to the bag's {mib(size)}"
+    require_space(target.parent, size, NAME, estimate, package.settings.disk_reserve)
+    try:
+        with disk_full_is_a_fault(target.parent, NAME):
+            version = _compress(package, source, partial, program, algorithm)
+    except BaseException:
+        remove_tree(partial)  # a half-written package takes space and is of no use
+        raise
+    partial.rename(target)
+    digest, size = file_digest(target), target.stat().st_size
+    event = Event(
+        package.ref.aip_uuid,
+        premis.COMPRESSION,
+        detail=f'program="{program}"; version="{version}"; algorithm="{algorithm}"; '
+        f'level="{config.compression_level}"',
+        outcome="Pass",
+        outcome_note=f"{target.name} sha256 {digest}",
+    )
+    package.state.record_events([event])
+    pointer = mets.build_pointer(
+        package, target.name, digest, size, puid, format_name, program, version, [event]
+    )
+    mets.write(pointer, pointer_path(package))
+    return CompressResult(str(target), str(pointer_path(package)), digest, size)
+
+
+def _compress(package: Package, source, partial, program: str, algorithm: str) -> str:
+    """Write the package to ``partial``; returns the program's version."""
+    config = package.config
     if program == "tar":
         mode = "w:gz" if algorithm == "gzip" else "w"
         options = {"compresslevel": config.compression_level} if algorithm == "gzip" else {}
@@ -86,22 +117,7 @@ def run(package: Package) -> CompressResult:
             package.settings.tool_timeout,
         )
         version = _seven_zip_version(seven)
-    partial.rename(target)
-    digest, size = file_digest(target), target.stat().st_size
-    event = Event(
-        package.ref.aip_uuid,
-        premis.COMPRESSION,
-        detail=f'program="{program}"; version="{version}"; algorithm="{algorithm}"; '
-        f'level="{config.compression_level}"',
-        outcome="Pass",
-        outcome_note=f"{target.name} sha256 {digest}",
-    )
-    package.state.record_events([event])
-    pointer = mets.build_pointer(
-        package, target.name, digest, size, puid, format_name, program, version, [event]
-    )
-    mets.write(pointer, pointer_path(package))
-    return CompressResult(str(target), str(pointer_path(package)), digest, size)
+    return version
 
 
 def _seven_zip_version(seven: str) -> str:

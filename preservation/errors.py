@@ -104,6 +104,15 @@ class StorageUnavailable(SystemFault):
     """The storage location cannot be read or written right now."""
 
 
+class DiskFull(SystemFault):
+    """The processing directory has not the space a stage needs (or filled up)."""
+
+    advice = (
+        "Free space in the folder named above (or give PRESERVATION_HOME a larger disk); "
+        "the retry, or the task cleared, goes on. Nothing was stored."
+    )
+
+
 class ConfigurationInvalid(PreservationError):
     """A deployment setting or rule file (processing configuration, format policy registry)
     is wrong. Retrying cannot fix it: an operator must."""

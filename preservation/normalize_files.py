@@ -28,7 +28,8 @@ from pathlib import Path, PurePosixPath
 
 from preservation import chunks, derivatives, format_tools, fpr, premis
 from preservation.derivatives import Derivative, derivative_uuid
-from preservation.errors import StepNotApplicable
+from preservation.disk_space import mib, require_space
+from preservation.errors import DiskFull, StepNotApplicable
 from preservation.fsutil import merge_log
 from preservation.names import shorten
 from preservation.package import Package
@@ -39,6 +40,7 @@ from preservation.state import FileRecord
 from preservation.tools import pool_map
 
 NAME = "Normalize"
+NO_SPACE = "No space left on device"
 REPORT = NORMALIZATION_REPORT
 REPORT_HEADER = "file_uuid,path,puid,purpose,outcome,command,derivative,message"
 MANUAL = "objects/manualNormalization/"
@@ -122,7 +124,21 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
                 )
             else:
                 jobs.append((record, purpose, command))
-    outcomes += pool_map(lambda job: _derive(package, *job), jobs, package.settings.workers)
+    folder = package.settings.processing_directory
+    if jobs:
+        needed, estimate = _space_needed(package, jobs)
+        require_space(folder, needed, NAME, estimate, package.settings.disk_reserve)
+    made_now = list(pool_map(lambda job: _derive(package, *job), jobs, package.settings.workers))
+    # A tool that met a full disk failed its file, not the file's format: nothing of this
+    # attempt is recorded, and the retry makes them all once there is room.
+    full = [o for o in made_now if o.outcome == "failed" and NO_SPACE in o.message]
+    if full:
+        raise DiskFull(
+            f"{folder} filled up during {NAME}: {len(full)} copies could not be written "
+            f"(first: the {full[0].purpose} copy of {full[0].record.path}); "
+            f"{mib(shutil.disk_usage(folder).free)} free there now."
+        )
+    outcomes += made_now
     # The normalization events on the originals (failed ones too), then what was made.
     package.state.record_events(o.event for o in outcomes if o.event)
     derivatives.record(package, [o.made for o in outcomes if o.made])
@@ -139,6 +155,30 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
         made["thumbnail"],
         sum(1 for o in outcomes if o.outcome == "failed"),
     )
+
+
+def _space_needed(package: Package, jobs) -> tuple[int, str]:
+    """What the copies to make will take, estimated: a raster image's preservation copy
+    as its pixels uncompressed (a TIFF), its access copy a quarter of that; anything
+    else twice its size for preservation, once for access; a thumbnail 64 KiB."""
+    from PIL import Image, UnidentifiedImageError
+
+    total = 0
+    for record, purpose, _ in jobs:
+        path = package.sip_data / record.path
+        size = record.size if record.size is not None else path.stat().st_size
+        if purpose == "thumbnail":
+            total += 64 * 1024
+            continue
+        try:
+            with Image.open(path) as image:
+                pixels = image.size[0] * image.size[1] * len(image.getbands())
+            total += pixels if purpose == "preservation" else pixels // 4
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            total += size * (2 if purpose == "preservation" else 1)
+    files = len({record.uuid for record, _, _ in jobs})
+    of = f"{files} file" if files == 1 else f"{files} files"
+    return total, f"{len(jobs)} copies of {of}, estimated from their sizes and pixels"
 
 
 def _no_command(rules: fpr.FormatRules | None, purpose: str, record: FileRecord) -> tuple[str, str]:

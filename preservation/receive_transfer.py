@@ -13,12 +13,14 @@ import os
 import shutil
 import stat
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from preservation.disk_space import disk_full_is_a_fault, require_space, tree_size
 from preservation.errors import StorageUnavailable, TransferInvalid, UnsafeArchive
 from preservation.names import byte_length, escape
 from preservation.package import Package
@@ -60,7 +62,9 @@ def run(package: Package, source: str) -> ReceiveResult:
     try:
         with _local_source(source, staging) as local:
             content = staging / "content"
-            count, size = _unpack(package, local, content)
+            _require_space(package, local, staging.parent)
+            with disk_full_is_a_fault(staging.parent, NAME):
+                count, size = _unpack(package, local, content)
         _restructure(content, staging)
         staging.rename(target)
     except BaseException:
@@ -75,6 +79,21 @@ def run(package: Package, source: str) -> ReceiveResult:
         processing_config=package.config.name,
     )
     return ReceiveResult(package.ref.transfer_uuid, package.ref.aip_uuid, str(target), count, size)
+
+
+def _require_space(package: Package, local: Path, folder: Path) -> None:
+    """Room to unpack: the sizes the zip's directory gives its files (or the folder's)."""
+    if local.is_dir():
+        needed, estimate = tree_size(local), f"the folder {local.name} copied"
+    else:
+        try:
+            with zipfile.ZipFile(local) as archive:
+                files = [i for i in archive.infolist() if not i.is_dir()]
+        except (zipfile.BadZipFile, OSError):
+            return  # not a readable zip: _unpack says what is wrong with it
+        needed = sum(i.file_size for i in files)
+        estimate = f"{len(files)} files unpacked from {package.ref.name}.zip"
+    require_space(folder, needed, NAME, estimate, package.settings.disk_reserve)
 
 
 @contextmanager

@@ -59,6 +59,8 @@ class Settings:
     test_identifier_prefix: str = "archivematica-dev/TEST"
     #: Files above this many MiB are not given to ClamAV (which cannot scan past 2 GiB).
     virus_scan_max_mb: int = 2047
+    #: Bytes of the processing directory's disk a stage leaves free for the other runs.
+    disk_reserve: int = 64 * 1024 * 1024
 
     @property
     def shared_directory(self) -> Path:
@@ -115,6 +117,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         # ClamAV skips files above its own limits (100 MB by default) and calls them OK:
         # clamscan is given this limit instead, clamd's MaxFileSize/MaxScanSize must match.
         virus_scan_max_mb=min(2047, _int_env("PRESERVATION_VIRUS_SCAN_MAX_MB", 2047)),
+        disk_reserve=_int_env("PRESERVATION_DISK_RESERVE_MB", 64) * 1024 * 1024,
         test_identifier_prefix=env.get(
             "PRESERVATION_TEST_IDENTIFIER_PREFIX", "archivematica-dev/TEST"
         ),

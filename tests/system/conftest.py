@@ -358,6 +358,8 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_sl
         # The machine's Redis keeps nothing on disk: the messages of tasks queued when
         # it restarts (tests/system/test_restarts.py) are sent again after this.
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "180",
+        # Stages keep 1 MiB spare on the processing disk (tests/system/test_disk_full.py).
+        "PRESERVATION_DISK_RESERVE_MB": "1",
         # Packages over 5 MiB go up in parts (tests/system/test_s3_faults.py fails them).
         "PRESERVATION_S3_PART_SIZE": str(5 * 1024 * 1024),
         "PRESERVATION_SNS_TOPIC_ARN": sns.topic,

@@ -26,6 +26,7 @@ import pytest
 
 from preservation import pipeline
 from preservation.settings import load_settings
+from tests import media
 from tests.media import zip_bytes
 from tests.system.conftest import REPO
 
@@ -82,7 +83,16 @@ def test_a_worker_killed_at_this_position_loses_nothing_and_doubles_nothing(
     name = f"CHAOS_{task_id}_{token}"
     identifier = f"PP/CHAOS/{token}"
     metadata = f"filename,dc.identifier,dc.title\nobjects/,{identifier},Chaos\n"
-    files = {f"letters/letter {n}.txt": f"letter {n}" for n in range(5)}
+    # Real content of the odd kinds archivists send: a nested zip (extracted), a PDF, an
+    # image, a sound, names beyond ASCII.
+    files = {
+        **{f"letters/letter {n}.txt": f"letter {n}" for n in range(3)},
+        "letters/bundle.zip": zip_bytes({"inner/note.txt": "a note inside a zip"}),
+        "reports/annual report.pdf": media.pdf(),
+        "photos/harbour.png": media.image("PNG"),
+        "sound/interview.wav": media.wav(),
+        "notes/café – brève.txt": "des notes",
+    }
     key = f"born-digital/{name}.zip"
     [(since,)] = cluster.query("SELECT now()")
     cluster.s3().put_object(

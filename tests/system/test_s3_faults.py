@@ -23,7 +23,11 @@ from tests.system.conftest import FINISHED
 pytestmark = pytest.mark.system
 
 
-def upload_package(cluster, name: str, identifier: str, files: dict[str, bytes]):
+def upload_package(
+    cluster, name: str, identifier: str, files: dict[str, bytes], bucket: str = ""
+) -> str:
+    """Zip ``files`` with a metadata.csv naming ``identifier``, put it under
+    ``born-digital/`` in the transfer bucket (or ``bucket``); returns its key."""
     import io
     import zipfile
 
@@ -33,7 +37,7 @@ def upload_package(cluster, name: str, identifier: str, files: dict[str, bytes])
         for path, data in {**files, "metadata/metadata.csv": metadata.encode()}.items():
             archive.writestr(path, data)
     key = f"born-digital/{name}.zip"
-    cluster.s3().put_object(Bucket=cluster.bucket, Key=key, Body=buffer.getvalue())
+    cluster.s3().put_object(Bucket=bucket or cluster.bucket, Key=key, Body=buffer.getvalue())
     return key
 
 
