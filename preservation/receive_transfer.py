@@ -34,6 +34,7 @@ from preservation.safe_extract import (
     make_safe_tree,
     remove_tree,
 )
+from preservation.zip_reader import ZipReader
 
 NAME = "Receive transfer"
 
@@ -87,11 +88,13 @@ def _require_space(package: Package, local: Path, folder: Path) -> None:
         needed, estimate = tree_size(local), f"the folder {local.name} copied"
     else:
         try:
-            with zipfile.ZipFile(local) as archive:
-                files = [i for i in archive.infolist() if not i.is_dir()]
-        except (zipfile.BadZipFile, OSError):
+            # Our reader: Python's zipfile refuses names some zips hold (a UTF-8 flag on
+            # Latin-1 bytes) that unpacking then accepts.
+            with ZipReader(local) as archive:
+                files = [e for e in archive.entries if not e.is_dir]
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             return  # not a readable zip: _unpack says what is wrong with it
-        needed = sum(i.file_size for i in files)
+        needed = sum(e.size for e in files)
         estimate = f"{len(files)} files unpacked from {package.ref.name}.zip"
     require_space(folder, needed, NAME, estimate, package.settings.disk_reserve)
 

@@ -115,9 +115,10 @@ def s3_client_config(read_timeout: int = 60) -> dict:
 
 def aws_connection(site: Site) -> str:
     """The ``aws_default`` connection as Airflow reads it from the environment (JSON)."""
-    extra = {"region_name": "us-east-1", "config_kwargs": s3_client_config(site.s3_read_timeout)}
+    extra = {"region_name": "us-east-1"}
     if site.s3_endpoint:
         extra["endpoint_url"] = site.s3_endpoint
+    extra["config_kwargs"] = s3_client_config(site.s3_read_timeout)
     return json.dumps(
         {
             "conn_type": "aws",
