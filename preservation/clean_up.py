@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from preservation import compress_aip
+from preservation import aip_package
 from preservation.errors import ConfigurationInvalid, StorageUnavailable
+from preservation.locations import default_aip_location as default_location
 from preservation.package import Package
 from preservation.safe_extract import remove_tree
 from preservation.storage import Location
-from preservation.store_aip import default_location
 from preservation.transfer_source import SOURCE_POLICIES, TransferSource
 
 NAME = "Clean up"
@@ -72,10 +72,10 @@ def working_copies(package: Package) -> list[Path]:
         package.state_path,
         package.state_path.with_name(package.state_path.name + "-wal"),
         package.state_path.with_name(package.state_path.name + "-shm"),
-        compress_aip.pointer_path(package),
+        aip_package.pointer_path(package),
         package.dip_dir,
         package.settings.shared_directory / "downloads" / f"{package.ref.transfer_uuid}.zip",
     ]
     if package.config.compression != "uncompressed":
-        targets.append(compress_aip.package_path(package))
+        targets.append(aip_package.package_path(package))
     return targets

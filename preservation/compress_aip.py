@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from preservation import mets, premis
+from preservation.aip_package import FORMATS, package_path, pointer_path
 from preservation.disk_space import disk_full_is_a_fault, mib, require_space, tree_size
 from preservation.errors import StepNotApplicable
 from preservation.package import Package
@@ -22,15 +22,10 @@ from preservation.safe_extract import remove_tree
 from preservation.tools import file_digest, require
 from preservation.tools import run as run_tool
 
-NAME = "Compress AIP"
+# Shared with other stages: preservation.aip_package (re-exported here).
+__all__ = ["NAME", "run", "CompressResult", "FORMATS", "package_path", "pointer_path"]
 
-# compression -> (extension, PRONOM id, format name, program, algorithm)
-FORMATS = {
-    "tar": (".tar", "x-fmt/265", "Tape Archive Format", "tar", "none"),
-    "tar.gz": (".tar.gz", "x-fmt/266", "GZIP Format", "tar", "gzip"),
-    "7z-bzip2": (".7z", "fmt/484", "7Zip format", "7z", "bzip2"),
-    "7z-lzma": (".7z", "fmt/484", "7Zip format", "7z", "lzma"),
-}
+NAME = "Compress AIP"
 
 
 @dataclass(frozen=True)
@@ -39,16 +34,6 @@ class CompressResult:
     pointer_path: str
     sha256: str
     size: int
-
-
-def package_path(package: Package) -> Path:
-    """Where the compressed AIP is written in the processing directory."""
-    extension = FORMATS[package.config.compression][0]
-    return package.settings.processing_directory / f"{package.ref.aip_name}{extension}"
-
-
-def pointer_path(package: Package) -> Path:
-    return package.settings.processing_directory / f"pointer.{package.ref.aip_uuid}.xml"
 
 
 def run(package: Package) -> CompressResult:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from preservation import assign_file_uuids, identify_file_formats, mets, scan_for_viruses
+from preservation import file_registry, format_identification, mets, virus_scanning
 from preservation.fsutil import link_or_copy
 from preservation.package import Package
 from preservation.safe_extract import remove_tree
@@ -69,15 +69,13 @@ def run(package: Package) -> SipResult:
     package.state.set_meta(sip_created="1")
     # The transfer METS is new on every attempt: register it (same UUID on a retry) and
     # checksum, scan and identify it afresh.
-    [doc] = assign_file_uuids.register(
-        package, [(documentation.as_posix(), "submissionDocumentation")]
-    )
+    [doc] = file_registry.register(package, [(documentation.as_posix(), "submissionDocumentation")])
     package.state.update_files("sha256 = NULL, identified = 0, virus_checked = 0", [(doc.uuid,)])
     fresh = package.state.files("sha256 IS NULL")
-    assign_file_uuids.checksum(package, fresh, package.sip_data)
-    scan_for_viruses.scan(package, package.state.files("virus_checked = 0"))
+    file_registry.checksum(package, fresh, package.sip_data)
+    virus_scanning.scan(package, package.state.files("virus_checked = 0"))
     if package.config.identify_formats:
-        identify_file_formats.identify(package, package.state.files("identified = 0"))
+        format_identification.identify(package, package.state.files("identified = 0"))
     return SipResult(str(sip), len(package.state.files()))
 
 

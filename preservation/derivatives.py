@@ -13,16 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from preservation import (
-    assign_file_uuids,
-    characterize_files,
-    identify_file_formats,
-    premis,
-    validate_files,
-)
+from preservation import characterization, file_registry, format_identification, premis, validation
 from preservation.package import Package
 from preservation.premis import Event, stable_uuid
 from preservation.state import FileRecord
+
+#: Where an archivist puts the preservation and access copies made by hand
+#: (``preservation/``, ``access/`` under it, named like their originals).
+MANUAL = "objects/manualNormalization/"
 
 
 def derivative_uuid(source_uuid: str, purpose: str) -> str:
@@ -69,13 +67,13 @@ def record(package: Package, made: Sequence[Derivative]) -> None:
 def describe(package: Package, records: Sequence[FileRecord]) -> None:
     """Checksum (``message digest calculation``), identify, validate and characterize
     derivatives as originals are."""
-    assign_file_uuids.checksum(package, records, package.sip_data, received=False)
+    file_registry.checksum(package, records, package.sip_data, received=False)
     uuids = [r.uuid for r in records]
-    identify_file_formats.identify(
+    format_identification.identify(
         package, [r for r in package.state.files_by_uuid(uuids) if not r.identified]
     )
     fresh = package.state.files_by_uuid(uuids)
     if package.config.validate:
-        validate_files.validate(package, fresh)
+        validation.validate(package, fresh)
     if package.config.characterize:
-        characterize_files.characterize(package, fresh)
+        characterization.characterize(package, fresh)

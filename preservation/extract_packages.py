@@ -20,13 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from preservation import (
-    assign_file_uuids,
-    change_filenames,
-    identify_file_formats,
-    premis,
-    scan_for_viruses,
-)
+from preservation import file_registry, file_renaming, format_identification, premis, virus_scanning
 from preservation.errors import StepNotApplicable, UnsafeArchive
 from preservation.fsutil import merge_log
 from preservation.names import escape, shorten
@@ -132,10 +126,10 @@ def run(package: Package) -> ExtractResult:
         package.state.update_files("extracted = 1", ((record.uuid,) for record, _ in kept))
         candidates = [(r, kind) for r, kind in candidates if r.uuid in by_parent]
         for parent_uuid, paths in by_parent.items():
-            assign_file_uuids.register(package, [(p, "original") for p in paths], parent_uuid)
+            file_registry.register(package, [(p, "original") for p in paths], parent_uuid)
         parents = {r.uuid: r for r, _ in candidates}
         fresh = [r for r in package.state.files("sha256 IS NULL")]
-        assign_file_uuids.checksum(package, fresh, root)
+        file_registry.checksum(package, fresh, root)
         package.state.record_events(
             Event(
                 r.uuid,
@@ -200,10 +194,10 @@ def _keep_received_names(package: Package, folder: str, written) -> None:
 
 
 def _process_members(package: Package) -> None:
-    scan_for_viruses.run(package)
-    change_filenames.run(package)
+    virus_scanning.scan(package, package.state.files("virus_checked = 0"))
+    file_renaming.rename_files(package)
     if package.config.identify_formats:
-        identify_file_formats.run(package)
+        format_identification.identify(package, package.state.files("identified = 0"))
 
 
 def _members_unfinished(package: Package) -> bool:

@@ -35,3 +35,8 @@ def open_location(
     raise ConfigurationInvalid(
         f"{url!r} is not a location: use file:///absolute/path or s3://bucket/prefix"
     )
+
+
+def default_aip_location(package) -> LocalLocation:
+    """The embedded default AIP store: a local folder under PRESERVATION_HOME."""
+    return LocalLocation(package.settings.aip_store)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from preservation import chunks, derivatives, format_tools, fpr, premis
-from preservation.derivatives import Derivative, derivative_uuid
+from preservation.derivatives import MANUAL, Derivative, derivative_uuid
 from preservation.disk_space import mib, require_space
 from preservation.errors import DiskFull, StepNotApplicable
 from preservation.fsutil import merge_log
@@ -43,7 +43,6 @@ NAME = "Normalize"
 NO_SPACE = "No space left on device"
 REPORT = NORMALIZATION_REPORT
 REPORT_HEADER = "file_uuid,path,puid,purpose,outcome,command,derivative,message"
-MANUAL = "objects/manualNormalization/"
 MANUAL_DETAIL = 'program="manual normalization"; source="objects/manualNormalization"'
 
 

@@ -25,7 +25,7 @@ from preservation.safe_extract import (
 )
 from preservation.settings import Limits
 from preservation.transfer_metadata import METADATA_LIMITS, read_metadata_csv, read_rights_csv
-from preservation.verify_transfer_compliance import is_unneeded
+from preservation.transfer_package import is_unneeded
 
 #: Bucket prefix -> (package kind, processing configuration), as in transfer-packages.md.
 PREFIXES = {

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from preservation import SOFTWARE_ID, compress_aip, mets, premis
+from preservation import SOFTWARE_ID, aip_package, mets, premis
 from preservation.errors import BagInvalid, FixityMismatch
+from preservation.locations import default_aip_location as default_location
 from preservation.package import Package
 from preservation.premis import Event
-from preservation.storage import FixityReport, LocalLocation, Location, verify_bag
+from preservation.storage import FixityReport, Location, verify_bag
 from preservation.tools import file_digest
 
 NAME = "Store AIP"
@@ -30,11 +31,6 @@ class StoreResult:
     location: str
     fixity: dict
     replicas: list[str] = field(default_factory=list)
-
-
-def default_location(package: Package) -> LocalLocation:
-    """The embedded default: a local folder under PRESERVATION_HOME."""
-    return LocalLocation(package.settings.aip_store)
 
 
 def run(
@@ -107,7 +103,7 @@ def _store_in(package: Package, location: Location) -> tuple[str, str | None, Fi
 def _working_copy(package: Package) -> Path:
     if package.config.compression == "uncompressed":
         return package.sip_dir
-    return compress_aip.package_path(package)
+    return aip_package.package_path(package)
 
 
 def _store(package: Package, location: Location) -> tuple[str, str | None]:
@@ -117,8 +113,8 @@ def _store(package: Package, location: Location) -> tuple[str, str | None]:
         if not before.success:
             raise BagInvalid(before.message, _failures(before.failures))
         return location.store(package.sip_dir, package.ref.aip_uuid, []), None
-    source = compress_aip.package_path(package)
-    pointer = compress_aip.pointer_path(package)
+    source = aip_package.package_path(package)
+    pointer = aip_package.pointer_path(package)
     # The sha256 recorded when the package was made (its pointer file says it), not one
     # computed now: a package damaged since then must not be stored as sound.
     sha256 = recorded_sha256(pointer.read_bytes())

@@ -16,7 +16,6 @@ from preservation.derivatives import Derivative, derivative_uuid
 from preservation.errors import StepNotApplicable
 from preservation.fsutil import merge_log
 from preservation.names import shorten
-from preservation.normalize_files import MANUAL
 from preservation.package import Package
 from preservation.pixel_limit import bomb
 from preservation.premis import Event
@@ -47,7 +46,7 @@ def run(package: Package, chunk: int | None = None) -> TranscribeResult:
     todo = []
     for record in chunks.originals(package, chunk):
         rules = registry.rules_for(record.puid, record.path)
-        if record.path.startswith(MANUAL) or record.uuid in done or not rules:
+        if record.path.startswith(derivatives.MANUAL) or record.uuid in done or not rules:
             continue
         if rules.transcribe is not None:
             todo.append((record, rules.transcribe))

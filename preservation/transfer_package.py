@@ -16,7 +16,15 @@ from pathlib import Path
 
 from preservation.errors import TransferInvalid
 from preservation.fsutil import atomic_writer
-from preservation.verify_transfer_compliance import is_unneeded
+
+#: Hidden and system files Archivematica removes from a transfer (Verify transfer
+#: compliance); pre-flight ignores them too.
+UNNEEDED_NAMES = {".DS_Store", "Thumbs.db", "Icon\r", "__MACOSX", "desktop.ini"}
+
+
+def is_unneeded(name: str) -> bool:
+    """True for names Archivematica removes as hidden or system files."""
+    return name in UNNEEDED_NAMES or name.startswith(".")
 
 
 def metadata_csv(identifier: str, accession: bool, collection_reference: str = "") -> str:

@@ -20,9 +20,9 @@ from preservation.names import escape, unescape
 from preservation.package import Package
 from preservation.safe_extract import remove_tree
 from preservation.transfer_metadata import read_metadata_csv, read_rights_csv
+from preservation.transfer_package import is_unneeded
 
 NAME = "Verify transfer compliance"
-UNNEEDED_NAMES = {".DS_Store", "Thumbs.db", "Icon\r", "__MACOSX", "desktop.ini"}
 CHECKSUM_FILES = tuple(f"checksum.{a}" for a in ("md5", "sha1", "sha256", "sha512"))
 REMOVED_LOG = "removedUnneededFiles.log"
 
@@ -33,11 +33,6 @@ class ComplianceResult:
     external_identifier: str
     removed_files: int
     rights_statements: int
-
-
-def is_unneeded(name: str) -> bool:
-    """True for names Archivematica removes as hidden or system files."""
-    return name in UNNEEDED_NAMES or name.startswith(".")
 
 
 def run(package: Package) -> ComplianceResult:

@@ -62,12 +62,12 @@ def post(message: dict) -> str:
 
 def _stored_bytes(package) -> int | None:
     """The size of the package that was stored (its working copy, still there)."""
-    from preservation import compress_aip
+    from preservation import aip_package
 
     stored = (
         package.sip_dir
         if package.config.compression == "uncompressed"
-        else compress_aip.package_path(package)
+        else aip_package.package_path(package)
     )
     if stored.is_file():
         return stored.stat().st_size

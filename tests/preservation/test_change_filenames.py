@@ -7,7 +7,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from preservation import change_filenames, premis
+from preservation import change_filenames, file_renaming, premis
+from preservation.names import sanitize
 
 CYRILLIC = "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440.txt"  # Привет мир.txt
 CHINESE = "\u4e2d\u6587\u6587\u4ef6.txt"  # 中文文件.txt
@@ -25,7 +26,7 @@ CHINESE = "\u4e2d\u6587\u6587\u4ef6.txt"  # 中文文件.txt
     ],
 )
 def test_a_name_is_transliterated_then_prohibited_characters_become_underscores(name, expected):
-    assert change_filenames.sanitize(name) == expected
+    assert sanitize(name) == expected
 
 
 FILES = {
@@ -169,7 +170,7 @@ def test_a_step_stopped_half_way_resumes_its_plan_and_renames_everything_once(
 ):
     package = _prepared(make_transfer, new_package, run_until)
     root = package.transfer_dir
-    plan = change_filenames._plan(root / "objects")
+    plan = file_renaming._plan(root / "objects")
     assert len(plan) >= 8
     # The killed attempt saved its plan and renamed the first half before it stopped.
     package.state.set_meta(rename_plan=json.dumps(plan))

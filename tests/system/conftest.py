@@ -175,6 +175,17 @@ class SystemCluster:
             output, _ = process.communicate(timeout=120)
             assert process.returncode == 0, f"trigger {run_id} failed:\n{output}"
 
+    def run_started_for(self, key: str, timeout: float = 300):
+        """The upload at ``key`` of the transfer bucket, once the watcher has started its
+        transfer_ingest run."""
+        return self.wait_for(
+            f"the watcher to start the run of {key}",
+            lambda: (
+                (found := self.drop_box().upload(key)) and self.run_states([found.run_id]) and found
+            ),
+            timeout,
+        )
+
     def ingest_runs_for(self, url: str) -> dict[str, str]:
         """run id -> state of the transfer_ingest runs started for an upload."""
         rows = self.query(

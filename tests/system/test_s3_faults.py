@@ -80,15 +80,7 @@ def test_every_kind_of_s3_fault_on_every_call_path_loses_nothing_and_doubles_not
     )
     try:
         key = upload_package(cluster, name, identifier, files)
-        upload = cluster.wait_for(
-            "the watcher to accept the upload",
-            lambda: (
-                (found := cluster.drop_box().upload(key))
-                and cluster.run_states([found.run_id])
-                and found
-            ),
-            timeout=300,
-        )
+        upload = cluster.run_started_for(key)
         states = cluster.wait_for_runs([upload.run_id], timeout=900)
     finally:
         cluster.faults.clear()
@@ -152,15 +144,7 @@ def test_an_s3_outage_past_the_retries_fails_the_task_naming_the_object_and_its_
     )
     try:
         key = upload_package(cluster, name, identifier, {"letter.txt": b"a letter"})
-        upload = cluster.wait_for(
-            "the watcher to start the run",
-            lambda: (
-                (found := cluster.drop_box().upload(key))
-                and cluster.run_states([found.run_id])
-                and found
-            ),
-            timeout=300,
-        )
+        upload = cluster.run_started_for(key)
         states = cluster.wait_for_runs([upload.run_id], timeout=600)
     finally:
         cluster.faults.clear()
