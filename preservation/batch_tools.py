@@ -16,7 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from preservation.format_tools import CommandResult, run_argv
-from preservation.mets import SAFE_PARSER
+from preservation.safe_xml import parse_bytes
 
 #: Files per process at most (a chunk's files are split over the pool's workers too).
 BATCH_FILES = 500
@@ -34,7 +34,7 @@ EXIFTOOL_EXCLUDED = (
 def parse(text: str) -> etree._Element | None:
     """A tool's XML output, parsed safely; None when it is not XML."""
     try:
-        return etree.fromstring(text.encode("utf-8"), SAFE_PARSER)
+        return parse_bytes(text.encode("utf-8"))
     except (etree.XMLSyntaxError, ValueError):
         return None
 
@@ -96,7 +96,7 @@ def mediainfo(paths: Sequence[Path], timeout: int) -> dict[str, CommandResult]:
                 nsmap={None: MEDIAINFO_NS},
             )
             if library is not None:
-                holder.append(etree.fromstring(etree.tostring(library)))
+                holder.append(parse_bytes(etree.tostring(library)))
             holder.append(media)
             yield media.get("ref"), holder
 

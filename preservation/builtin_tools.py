@@ -12,7 +12,7 @@ import shutil
 import warnings
 from pathlib import Path
 
-from lxml import etree
+from preservation.safe_xml import parse_file
 
 THUMBNAIL_SIZE = (100, 100)
 
@@ -117,8 +117,7 @@ def validate_wav(source: Path, _output: None = None) -> str:
 
 def validate_xml(source: Path, _output: None = None) -> str:
     """Parse without resolving entities or fetching anything; errors raise."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    etree.parse(str(source), parser)
+    parse_file(source)
     return "well-formed"
 
 

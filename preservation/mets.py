@@ -21,6 +21,7 @@ from preservation import SOFTWARE_ID
 from preservation.fsutil import atomic_writer
 from preservation.package import Package
 from preservation.premis import Agent, Event, now, stable_uuid
+from preservation.safe_xml import parse_bytes
 from preservation.state import FileRecord
 
 METS_NS = "http://www.loc.gov/METS/"
@@ -43,7 +44,6 @@ FILE_GROUPS = ("original", "preservation", "submissionDocumentation", "metadata"
 #: File groups of files the pipeline made (their originalName is in the SIP, not the transfer).
 DERIVED_GROUPS = ("preservation", "text/ocr")
 #: For reading XML back: no entities resolved, nothing fetched from the network.
-SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 RIGHTS_BASIS = {
     "copyright": "Copyright",
     "license": "License",
@@ -310,7 +310,7 @@ def _file_object(
     for _tool, xml in extensions:
         # Each tool's own XML, as Archivematica embeds ExifTool, MediaInfo and FFprobe.
         extension = _sub(chars, P("objectCharacteristicsExtension"))
-        extension.append(etree.fromstring(xml.encode("utf-8"), SAFE_PARSER))
+        extension.append(parse_bytes(xml.encode("utf-8")))
     if record.file_group in DERIVED_GROUPS:
         _sub(obj, P("originalName"), f"%SIPDirectory%{record.path}")
     else:

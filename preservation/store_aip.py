@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lxml import etree
-
 from preservation import SOFTWARE_ID, aip_package, mets, premis
 from preservation.errors import BagInvalid, FixityMismatch
 from preservation.locations import default_aip_location as default_location
 from preservation.package import Package
 from preservation.premis import Event
+from preservation.safe_xml import parse_bytes
 from preservation.storage import FixityReport, Location, verify_bag
 from preservation.tools import file_digest
 
@@ -129,7 +128,7 @@ def _store(package: Package, location: Location) -> tuple[str, str | None]:
 
 def recorded_sha256(pointer: bytes) -> str | None:
     """The package's sha256 as its pointer file records it."""
-    root = etree.fromstring(pointer, mets.SAFE_PARSER)
+    root = parse_bytes(pointer)
     return root.findtext(f".//{{{mets.PREMIS_NS}}}messageDigest")
 
 

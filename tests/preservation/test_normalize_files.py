@@ -8,10 +8,10 @@ import dataclasses
 
 import pygfried
 import pytest
-from lxml import etree
 
 from preservation import mets, normalize_files
 from preservation.package import Package
+from preservation.safe_xml import parse_file
 from tests import media
 from tests.conftest import CATALOGUED_CSV, run_stage
 
@@ -151,7 +151,7 @@ def test_preservation_formats_are_kept_and_reported_not_copied(normalized):
 
 def test_the_aip_mets_links_original_and_copy_both_ways_and_validates(normalized, mets_schema):
     run_stage(normalized, "generate_aip_mets")
-    tree = etree.parse(str(normalized.mets_path), mets.SAFE_PARSER)
+    tree = parse_file(normalized.mets_path)
     assert mets_schema.validate(tree), mets_schema.error_log
     source, link = derivative(normalized, "img.png")
 
@@ -218,7 +218,7 @@ def test_a_corrupt_file_fails_validation_and_normalization_and_still_becomes_an_
         assert derivative(package, name)[1] is None
     stored = package.settings.aip_store.rglob(f"*{package.ref.aip_uuid}/data/objects/broken.png")
     assert len(list(stored)) == 1
-    tree = etree.parse(str(package.mets_path), mets.SAFE_PARSER)
+    tree = parse_file(package.mets_path)
     assert mets_schema.validate(tree), mets_schema.error_log
 
 

@@ -2,9 +2,8 @@
 
 import dataclasses
 
-from lxml import etree
-
 from preservation import mets
+from preservation.safe_xml import parse_file
 from tests import media
 from tests.conftest import run_stage
 
@@ -29,6 +28,6 @@ def test_the_text_of_an_image_lands_in_ocr_files_linked_to_its_original(
     assert "Hello archive" in (package.sip_data / ocr.path).read_text()
     [event] = [e for e in package.state.events(page.uuid) if e.event_type == "transcription"]
     assert event.outcome == "success" and 'program="Tesseract"' in event.detail
-    tree = etree.parse(str(package.mets_path), mets.SAFE_PARSER)
+    tree = parse_file(package.mets_path)
     assert mets_schema.validate(tree), mets_schema.error_log
     assert tree.xpath("count(//mets:fileGrp[@USE='text/ocr']/mets:file)", namespaces=NS) == 1
