@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from preservation.errors import ConfigurationInvalid
+from preservation.spaces import BORN_DIGITAL
 from preservation.storage import LocalLocation, Location
 
 
@@ -31,7 +32,7 @@ def open_location(
             raise ConfigurationInvalid(f"{url}: no S3 client here to reach it")
         from preservation.s3_storage import S3Location
 
-        return S3Location(s3_client(), parsed.netloc, parsed.path, space or "born-digital")
+        return S3Location(s3_client(), parsed.netloc, parsed.path, space or BORN_DIGITAL)
     raise ConfigurationInvalid(
         f"{url!r} is not a location: use file:///absolute/path or s3://bucket/prefix"
     )

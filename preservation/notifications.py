@@ -21,8 +21,9 @@ from urllib.parse import unquote, urlparse
 
 from preservation.aip_index import Index, Stored
 from preservation.premis import now
+from preservation.spaces import BORN_DIGITAL
 
-NOTIFIED_SPACE = "born-digital"
+NOTIFIED_SPACE = BORN_DIGITAL
 
 
 def is_production(environment: str) -> bool:

@@ -24,13 +24,14 @@ from preservation.safe_extract import (
     list_members,
 )
 from preservation.settings import Limits
+from preservation.spaces import BORN_DIGITAL, BORN_DIGITAL_ACCESSIONS
 from preservation.transfer_metadata import METADATA_LIMITS, read_metadata_csv, read_rights_csv
 from preservation.transfer_package import is_unneeded
 
 #: Bucket prefix -> (package kind, processing configuration), as in transfer-packages.md.
 PREFIXES = {
-    "born-digital/": ("catalogued", "born_digital"),
-    "born-digital-accessions/": ("accession", "b_dig_accessions"),
+    f"{BORN_DIGITAL}/": ("catalogued", "born_digital"),
+    f"{BORN_DIGITAL_ACCESSIONS}/": ("accession", "b_dig_accessions"),
 }
 METADATA_FILES = ("metadata.csv", "rights.csv")
 

@@ -23,19 +23,14 @@ from pathlib import Path
 from preservation.aip_index import Index, Stored
 from preservation.errors import ConfigurationInvalid, StorageConflict, StorageUnavailable
 from preservation.s3_objects import is_missing, read_bytes, read_object
+from preservation.spaces import BORN_DIGITAL, SPACES, space_for
 from preservation.storage import FixityReport, quad_path, verify_bag
 from preservation.tools import file_digest
 
+__all__ = ["S3Location", "SPACES", "space_for", "part_size_setting"]
+
 PART_SIZE = 64 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part but the last
-SPACES = ("born-digital", "born-digital-accessions", "testing")
-
-
-def space_for(identifier: str, package_kind: str, test_prefix: str) -> str:
-    """The storage space of an AIP: ``testing`` for test identifiers, else by kind."""
-    if test_prefix and identifier.startswith(test_prefix):
-        return "testing"
-    return "born-digital-accessions" if package_kind == "accession" else "born-digital"
 
 
 def part_size_setting() -> int:
@@ -59,7 +54,7 @@ class S3Location:
         client,
         bucket: str,
         prefix: str = "",
-        space: str = "born-digital",
+        space: str = BORN_DIGITAL,
         part_size: int | None = None,
     ):
         self.client, self.bucket, self.space = client, bucket, space

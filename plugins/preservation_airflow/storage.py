@@ -85,7 +85,7 @@ def drop_box_upload(context):
 
 
 def _space(package) -> str:
-    from preservation.s3_storage import space_for
+    from preservation.spaces import space_for
 
     identifier = kind = ""
     # Before Verify transfer compliance (or after Clean up) the identifier is unknown: the
