@@ -33,7 +33,7 @@ from airflow.sdk import Param, chain, dag
 from preservation import processing_config
 from preservation_airflow import dag_defaults
 from preservation_airflow.access import START_DAG
-from preservation_airflow.alerts import transfer_failed
+from preservation_airflow.alerts import TransferFailedNotifier
 from preservation_airflow.notify import STORED_AIPS
 from preservation_airflow.operators import MicroServiceOperator, PlanFileChunksOperator
 
@@ -79,7 +79,7 @@ def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
         "trigger_rule": "none_failed",
         # Once a stage has failed for good: one Slack message, and the upload's feedback
         # log says the transfer failed after acceptance.
-        "on_failure_callback": transfer_failed,
+        "on_failure_callback": TransferFailedNotifier(),
     },
 )
 def transfer_ingest():

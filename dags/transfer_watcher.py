@@ -35,7 +35,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import chain, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.alerts import watcher_failed
+from preservation_airflow.alerts import WatcherFailedNotifier
 from preservation_airflow.drop_box import (
     INGEST_DAG,
     PublishFeedbackOperator,
@@ -61,8 +61,8 @@ CONN = dag_defaults.aws_conn_id()
         # rather than failing one run after another.
         **dag_defaults.retry_args("PRESERVATION_WATCH_RETRIES", "5", backoff=True),
         "max_retry_delay": timedelta(minutes=10),
-        "on_retry_callback": watcher_failed,
-        "on_failure_callback": watcher_failed,
+        "on_retry_callback": WatcherFailedNotifier(),
+        "on_failure_callback": WatcherFailedNotifier(),
     },
 )
 def transfer_watcher():

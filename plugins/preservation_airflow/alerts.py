@@ -1,4 +1,4 @@
-"""Failure alerts, run as task callbacks in the worker.
+"""Failure alerts, Airflow notifiers run as task callbacks in the worker.
 
 * A transfer_ingest stage failed for good: one Slack message naming the package, the
   stage, the reason and the task log's address in the Airflow UI; the upload's feedback
@@ -14,7 +14,25 @@ from __future__ import annotations
 
 import logging
 
+from airflow.sdk import BaseNotifier
+
 log = logging.getLogger(__name__)
+
+
+class TransferFailedNotifier(BaseNotifier):
+    """A transfer_ingest stage failed for good: Slack, the upload's feedback log, and the
+    working copy marked to be kept for a look (:func:`transfer_failed`)."""
+
+    def notify(self, context) -> None:
+        transfer_failed(context)
+
+
+class WatcherFailedNotifier(BaseNotifier):
+    """A transfer_watcher task failed, a try or for good: one Slack message per outage
+    (:func:`watcher_failed`)."""
+
+    def notify(self, context) -> None:
+        watcher_failed(context)
 
 
 def transfer_failed(context) -> None:
