@@ -96,7 +96,9 @@ class MicroServiceOperator(BaseOperator):
             self._skip_if_stored(package, context)
             downloaded = None
             if self.service == "receive_transfer":
-                downloaded = self._download(source, package, context)
+                from preservation_airflow.storage import download_transfer
+
+                downloaded = download_transfer(source, package, context, self.log)
                 source = downloaded or source
             args = (source,) if self.service == "receive_transfer" else ()
             kwargs = {"chunk": self.chunk} if self.chunk is not None else {}
@@ -137,34 +139,6 @@ class MicroServiceOperator(BaseOperator):
         summary = dataclasses.asdict(result)
         self.log.info("%s done: %s", module.NAME, summary)
         return summary
-
-    def _download(self, url: str, package, context) -> str | None:
-        """A copy, in the processing directory, of exactly the upload the watcher checked
-        (the upload stays in the drop box until its AIP is verified in storage); None for
-        a local transfer given by hand, which Receive transfer reads in place."""
-        from preservation.errors import StorageUnavailable
-        from preservation.transfer_source import Upload, split_upload_url
-        from preservation_airflow.storage import conn_id_for, drop_box_upload, transfer_source
-
-        found = drop_box_upload(context)
-        if found is None:
-            if not url.startswith("s3://"):
-                return None
-            # An s3:// URL given by hand: the upload there now.
-            source_url, key = split_upload_url(url)
-            source = transfer_source(source_url, conn_id_for(context))
-            upload = source.upload(key)
-            if upload is None:
-                raise StorageUnavailable(f"Cannot download {url}: there is no such upload")
-            found = source, Upload(source.url, key, upload.etag, upload.last_modified)
-        source, upload = found
-        target = (
-            package.settings.shared_directory / "downloads" / f"{package.ref.transfer_uuid}.zip"
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source.fetch(upload, target)
-        self.log.info("Copied %s (ETag %s) to %s", upload.url, upload.etag, target)
-        return str(target)
 
     def _skip_if_stored(self, package, context) -> None:
         if self.service in AFTER_STORAGE:

@@ -130,3 +130,29 @@ def location_kwargs(service: str, package, context) -> dict:
         if upload is not None:
             kwargs |= {"drop_box": upload[0], "upload_key": upload[1].key}
     return kwargs
+
+
+def download_transfer(url: str, package, context, log) -> str | None:
+    """A copy, in the processing directory, of exactly the upload the watcher checked
+    (the upload stays in the drop box until its AIP is verified in storage); None for
+    a local transfer given by hand, which Receive transfer reads in place."""
+    from preservation.errors import StorageUnavailable
+    from preservation.transfer_source import Upload, split_upload_url
+
+    found = drop_box_upload(context)
+    if found is None:
+        if not url.startswith("s3://"):
+            return None
+        # An s3:// URL given by hand: the upload there now.
+        source_url, key = split_upload_url(url)
+        source = transfer_source(source_url, conn_id_for(context))
+        upload = source.upload(key)
+        if upload is None:
+            raise StorageUnavailable(f"Cannot download {url}: there is no such upload")
+        found = source, Upload(source.url, key, upload.etag, upload.last_modified)
+    source, upload = found
+    target = package.settings.shared_directory / "downloads" / f"{package.ref.transfer_uuid}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source.fetch(upload, target)
+    log.info("Copied %s (ETag %s) to %s", upload.url, upload.etag, target)
+    return str(target)
