@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, chain, dag
 
-from preservation import processing_config
+from preservation import pipeline, processing_config
 from preservation_airflow import dag_defaults
 from preservation_airflow.access import START_DAG
 from preservation_airflow.alerts import TransferFailedNotifier
@@ -88,32 +88,16 @@ def transfer_ingest():
     chunks = PlanFileChunksOperator(
         task_id="plan_file_chunks", task_display_name="Plan file chunks"
     )
-    chain(
-        # Transfer
-        stage("receive_transfer", "Receive transfer"),
-        stage("verify_transfer_compliance", "Verify transfer compliance"),
-        stage("assign_file_uuids", "Assign file UUIDs and checksums"),
-        stage("verify_transfer_checksums", "Verify transfer checksums"),
-        stage("scan_for_viruses", "Scan for viruses"),
-        stage("change_filenames", "Change filenames"),
-        stage("identify_file_formats", "Identify file format"),
-        stage("extract_packages", "Extract packages"),
-        chunks,
-        per_file("characterize_files", "Characterize and extract metadata", chunks),
-        per_file("validate_files", "Validation", chunks),
-        # Ingest
-        stage("create_sip", "Create SIP"),
-        per_file("normalize_files", "Normalize", chunks),
-        per_file("transcribe_files", "Transcribe SIP contents", chunks),
-        stage("generate_aip_mets", "Generate AIP METS"),
-        stage("add_readme", "Add README.html"),
-        stage("prepare_aip", "Prepare AIP"),
-        stage("compress_aip", "Compress AIP"),
-        # Each stored AIP updates the stored_aips Asset (and, for born-digital, SNS).
-        stage("store_aip", "Store AIP", outlets=[STORED_AIPS]),
-        stage("store_dip", "Store DIP"),
-        stage("clean_up", "Clean up"),
-    )
+    assets = {"stored_aips": STORED_AIPS}  # Store AIP's: each stored AIP (and SNS)
+    tasks = []
+    for row in pipeline.STAGES:
+        if row.per_file and chunks not in tasks:
+            tasks.append(chunks)  # before the first per-file stage: how to split its files
+        if row.per_file:
+            tasks.append(per_file(row.service, row.name, chunks))
+        else:
+            tasks.append(stage(row.service, row.name, outlets=[assets[o] for o in row.outlets]))
+    chain(*tasks)
 
 
 transfer_ingest()

@@ -9,10 +9,10 @@ import uuid
 import bagit
 import pytest
 
+from preservation.pipeline import PER_FILE
 from tests.conftest import EICAR, STAGES
 
 pytestmark = pytest.mark.system
-PER_FILE = ("characterize_files", "validate_files", "normalize_files", "transcribe_files")
 
 
 def stored_aips(cluster) -> list:
