@@ -15,8 +15,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from preservation.format_tools import CommandResult, run_argv
 from preservation.safe_xml import parse_bytes
+from preservation.tools import CommandResult, run_argv
 
 #: Files per process at most (a chunk's files are split over the pool's workers too).
 BATCH_FILES = 500
@@ -134,3 +134,9 @@ def mediaconch(paths: Sequence[Path], timeout: int) -> dict[str, CommandResult]:
 
 
 RUNNERS = {"exiftool": exiftool, "mediainfo": mediainfo, "mediaconch": mediaconch}
+#: What each runner is for: a registry command names a runner of its own purpose.
+PURPOSES = {
+    "exiftool": "characterization",
+    "mediainfo": "characterization",
+    "mediaconch": "validation",
+}

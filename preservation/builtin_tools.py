@@ -83,8 +83,8 @@ def validate_wav(source: Path, _output: None = None) -> str:
     decoded by FFmpeg instead, as other audio is."""
     import wave
 
-    from preservation.format_tools import run_argv
     from preservation.settings import load_settings
+    from preservation.tools import run_argv
 
     try:
         with wave.open(str(source), "rb") as sound:

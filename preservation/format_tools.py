@@ -17,27 +17,17 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
+from preservation.batch_tools import BATCH_FILES, RUNNERS
 from preservation.fpr import Command, Tool
-from preservation.tools import pool_map, spawn
+from preservation.tools import CommandResult, clip, pool_map, run_argv, spawn
 
 T = TypeVar("T")
 R = TypeVar("R")
 #: Keep at most this much of a tool's message in an event (a crashing tool may print MBs).
-MESSAGE_LIMIT = 2000
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What one command did to one file."""
-
-    ok: bool
-    message: str = ""
-    stdout: str = ""
 
 
 def available(tool: Tool) -> bool:
@@ -95,11 +85,6 @@ def event_detail(command: Command) -> str:
     return (
         f'program="{command.tool.name}"; version="{version(command.tool)}"; command="{command.key}"'
     )
-
-
-def clip(message: str) -> str:
-    message = message.strip()
-    return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + " […]"
 
 
 def _function(name: str) -> Callable:
@@ -172,36 +157,6 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def run_argv(
-    argv: Sequence[str],
-    timeout: int,
-    ok_codes: Sequence[int] = (0,),
-    fail_pattern: str = "",
-    pattern_on_stdout: bool = False,
-    env: dict[str, str] | None = None,
-) -> CommandResult:
-    """Run a program with a timeout; its failure is a result with the reason, not a raise."""
-    name = Path(argv[0]).name
-    try:
-        done = spawn(argv, timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return CommandResult(False, f"{name} did not finish within {timeout} s and was stopped")
-    except OSError as exc:
-        return CommandResult(False, f"{name} could not start: {exc}")
-    text = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
-    if done.returncode not in ok_codes:
-        reason = (
-            f"killed by signal {-done.returncode}"
-            if done.returncode < 0
-            else f"exit code {done.returncode}"
-        )
-        return CommandResult(False, clip(f"{name} failed ({reason}): {text}"))
-    checked = done.stdout if pattern_on_stdout else text
-    if fail_pattern and re.search(fail_pattern, checked, re.MULTILINE):
-        return CommandResult(False, clip(text), done.stdout)
-    return CommandResult(True, clip(text), done.stdout)
-
-
 def batches(items: Sequence[T], count: int) -> list[Sequence[T]]:
     """``items`` cut into at most ``count`` batches of near-equal size."""
     count = max(1, min(count, len(items)))
@@ -217,8 +172,6 @@ def run_each(
     most ``BATCH_FILES`` files, batches in the pool."""
     if not command.batch:
         return list(pool_map(lambda s: run(command, s, None, timeout), sources, workers))
-    from preservation.batch_tools import BATCH_FILES, RUNNERS
-
     runner = RUNNERS[command.batch]
     groups = batches(sources, max(workers, -(-len(sources) // BATCH_FILES)))
     found: dict[str, CommandResult] = {}

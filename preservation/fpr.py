@@ -18,6 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from preservation import batch_tools
 from preservation.errors import ConfigurationInvalid
 
 PURPOSES = (
@@ -37,7 +38,11 @@ STEP_KEYS = {
     "transcribe": "transcription",
 }
 #: The batch runners the library has, per purpose (ExifTool, MediaInfo, MediaConch).
-BATCHES = {"characterization": {"exiftool", "mediainfo"}, "validation": {"mediaconch"}}
+#: purpose -> the batch runners a command of that purpose may name.
+BATCHES = {
+    purpose: {runner for runner, its in batch_tools.PURPOSES.items() if its == purpose}
+    for purpose in set(batch_tools.PURPOSES.values())
+}
 SECTIONS = {"tools", "commands", "categories", "formats", "fallback_by_extension"}
 FORMAT_KEYS = {"name", "category", "characterize", "preservation_format", *STEP_KEYS}
 COMMAND_KEYS = {

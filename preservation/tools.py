@@ -1,14 +1,22 @@
-"""Running external tools and hashing files: every call has a timeout, work is parallel."""
+"""Running external tools and hashing files: every call has a timeout, work is parallel.
+
+One process runner, :func:`spawn` (its own process group, killed whole on timeout), with
+two policies: :func:`run` for a tool the pipeline cannot do without (a failure raises
+ToolError) and :func:`run_argv` for a format tool run on one file or a batch (a failure
+is that file's result, with the reason).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,6 +26,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CHUNK = 1024 * 1024
+MESSAGE_LIMIT = 2000
 
 
 def require(tool: str) -> str:
@@ -96,3 +105,47 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 def digests(paths: Sequence[Path], workers: int, algorithm: str = "sha256") -> list[str]:
     """Digests of many files in parallel threads, in the order given."""
     return list(pool_map(lambda p: file_digest(p, algorithm), paths, workers))
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did to one file."""
+
+    ok: bool
+    message: str = ""
+    stdout: str = ""
+
+
+def clip(message: str) -> str:
+    message = message.strip()
+    return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + " […]"
+
+
+def run_argv(
+    argv: Sequence[str],
+    timeout: int,
+    ok_codes: Sequence[int] = (0,),
+    fail_pattern: str = "",
+    pattern_on_stdout: bool = False,
+    env: dict[str, str] | None = None,
+) -> CommandResult:
+    """Run a program with a timeout; its failure is a result with the reason, not a raise."""
+    name = Path(argv[0]).name
+    try:
+        done = spawn(argv, timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return CommandResult(False, f"{name} did not finish within {timeout} s and was stopped")
+    except OSError as exc:
+        return CommandResult(False, f"{name} could not start: {exc}")
+    text = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
+    if done.returncode not in ok_codes:
+        reason = (
+            f"killed by signal {-done.returncode}"
+            if done.returncode < 0
+            else f"exit code {done.returncode}"
+        )
+        return CommandResult(False, clip(f"{name} failed ({reason}): {text}"))
+    checked = done.stdout if pattern_on_stdout else text
+    if fail_pattern and re.search(fail_pattern, checked, re.MULTILINE):
+        return CommandResult(False, clip(text), done.stdout)
+    return CommandResult(True, clip(text), done.stdout)
