@@ -43,12 +43,14 @@ def disk_full_is_a_fault(folder: Path, stage: str) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        free = shutil.disk_usage(folder).free
         where = f" writing {exc.filename}" if exc.filename else ""
-        raise DiskFull(
-            f"{folder} filled up during {stage}{where} (no space left on device); "
-            f"{mib(free)} free there now."
-        ) from exc
+        raise filled_up(folder, stage, f"{where} (no space left on device)") from exc
+
+
+def filled_up(folder: Path, stage: str, what: str) -> DiskFull:
+    """The DiskFull of a disk that filled up during ``stage`` (``what`` says how)."""
+    free = shutil.disk_usage(folder).free
+    return DiskFull(f"{folder} filled up during {stage}{what}; {mib(free)} free there now.")
 
 
 def tree_size(path: Path) -> int:

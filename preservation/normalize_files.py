@@ -28,8 +28,8 @@ from pathlib import Path, PurePosixPath
 
 from preservation import chunks, derivatives, format_tools, fpr, premis
 from preservation.derivatives import MANUAL, Derivative, derivative_uuid
-from preservation.disk_space import mib, require_space
-from preservation.errors import DiskFull, StepNotApplicable
+from preservation.disk_space import filled_up, require_space
+from preservation.errors import StepNotApplicable
 from preservation.fsutil import merge_log
 from preservation.names import shorten
 from preservation.package import Package
@@ -132,11 +132,9 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     # attempt is recorded, and the retry makes them all once there is room.
     full = [o for o in made_now if o.outcome == "failed" and NO_SPACE in o.message]
     if full:
-        raise DiskFull(
-            f"{folder} filled up during {NAME}: {len(full)} copies could not be written "
-            f"(first: the {full[0].purpose} copy of {full[0].record.path}); "
-            f"{mib(shutil.disk_usage(folder).free)} free there now."
-        )
+        first = full[0]
+        what = f": {len(full)} copies could not be written (first: the {first.purpose} copy"
+        raise filled_up(folder, NAME, f"{what} of {first.record.path})")
     outcomes += made_now
     # The normalization events on the originals (failed ones too), then what was made.
     package.state.record_events(o.event for o in outcomes if o.event)

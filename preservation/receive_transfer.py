@@ -13,7 +13,6 @@ import os
 import shutil
 import stat
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from preservation.safe_extract import (
     archive_kind,
     check_tree,
     extract,
+    list_members,
     make_safe_tree,
     remove_tree,
 )
-from preservation.zip_reader import ZipReader
 
 NAME = "Receive transfer"
 
@@ -87,13 +86,13 @@ def _require_space(package: Package, local: Path, folder: Path) -> None:
     if local.is_dir():
         needed, estimate = tree_size(local), f"the folder {local.name} copied"
     else:
+        if archive_kind(local) != ZIP:
+            return  # not a zip: _unpack says so
         try:
-            # Our reader: Python's zipfile refuses names some zips hold (a UTF-8 flag on
-            # Latin-1 bytes) that unpacking then accepts.
-            with ZipReader(local) as archive:
-                files = [e for e in archive.entries if not e.is_dir]
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-            return  # not a readable zip: _unpack says what is wrong with it
+            members = list_members(local, ZIP, package.settings.tool_timeout)
+        except UnsafeArchive:
+            return  # unreadable: _unpack says what is wrong with it
+        files = [m for m in members if not m.is_dir]
         needed = sum(e.size for e in files)
         estimate = f"{len(files)} files unpacked from {package.ref.name}.zip"
     require_space(folder, needed, NAME, estimate, package.settings.disk_reserve)

@@ -42,13 +42,7 @@ def supervise(command: list[str]) -> int:
     delay = 1.0
     while True:
         started = time.monotonic()
-        child = subprocess.Popen(command)
-        while True:
-            try:
-                code = child.wait()
-                break
-            except InterruptedError:  # pragma: no cover - wait() retries on EINTR itself
-                continue
+        code = subprocess.Popen(command).wait()  # (wait() retries by itself on EINTR)
         if stopping:
             return code
         ran = time.monotonic() - started

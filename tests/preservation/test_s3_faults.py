@@ -40,6 +40,13 @@ def faulty(s3, proxy):
     return client, direct, bucket
 
 
+def put_upload(direct, bucket: str, key: str, body: bytes) -> Upload:
+    """An archivist's upload, put straight into moto (past the proxy)."""
+    direct.put_object(Bucket=bucket, Key=key, Body=body)
+    head = direct.head_object(Bucket=bucket, Key=key)
+    return Upload(f"s3://{bucket}", key, head["ETag"], datetime.now(UTC))
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -49,9 +56,7 @@ def test_a_download_broken_part_way_resumes_where_it_broke_and_arrives_intact(
 ):
     client, direct, bucket = faulty
     data = os.urandom(3 * 1024 * 1024)
-    direct.put_object(Bucket=bucket, Key="born-digital/big.zip", Body=data)
-    head = direct.head_object(Bucket=bucket, Key="born-digital/big.zip")
-    upload = Upload(f"s3://{bucket}", "born-digital/big.zip", head["ETag"], datetime.now(UTC))
+    upload = put_upload(direct, bucket, "born-digital/big.zip", data)
     [rule] = proxy.inject(Rule("download", "GET", r"/big\.zip$", faults=("reset",), times=3))
 
     S3TransferSource(client, bucket).fetch(upload, tmp_path / "copy.zip")
@@ -102,9 +107,7 @@ def test_a_fault_that_outlasts_the_retries_names_the_object_and_the_next_try_com
     faulty, proxy, tmp_path
 ):
     client, direct, bucket = faulty
-    direct.put_object(Bucket=bucket, Key="born-digital/a.zip", Body=b"zip")
-    head = direct.head_object(Bucket=bucket, Key="born-digital/a.zip")
-    upload = Upload(f"s3://{bucket}", "born-digital/a.zip", head["ETag"], datetime.now(UTC))
+    upload = put_upload(direct, bucket, "born-digital/a.zip", b"zip")
     source = S3TransferSource(client, bucket)
     every_try = 1 + s3_client_config()["retries"]["max_attempts"]
     proxy.inject(Rule("download", "GET", r"/a\.zip$", faults=("500", "slowdown"), times=every_try))
@@ -122,9 +125,7 @@ def test_feedback_logs_and_tags_survive_each_kind_of_fault_and_are_written_once(
     faulty, proxy, kind
 ):
     client, direct, bucket = faulty
-    direct.put_object(Bucket=bucket, Key="born-digital/b.zip", Body=b"zip")
-    head = direct.head_object(Bucket=bucket, Key="born-digital/b.zip")
-    upload = Upload(f"s3://{bucket}", "born-digital/b.zip", head["ETag"], datetime.now(UTC))
+    upload = put_upload(direct, bucket, "born-digital/b.zip", b"zip")
     source = S3TransferSource(client, bucket)
     rules = proxy.inject(
         Rule("listing", "GET", f"^/{bucket}$", query=("list-type",), faults=(kind,), times=1),

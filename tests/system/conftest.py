@@ -245,6 +245,20 @@ class SystemCluster:
         return dict(self.query("SELECT task_id, status FROM celery_taskmeta"))
 
 
+def upload_package(
+    cluster, name: str, identifier: str, files: dict[str, bytes], bucket: str = ""
+) -> str:
+    """Zip ``files`` with a metadata.csv naming ``identifier``, put it under
+    ``born-digital/`` in the transfer bucket (or ``bucket``); returns its key."""
+    from tests.media import zip_bytes
+
+    metadata = f"filename,dc.identifier,dc.title\nobjects/,{identifier},{name}\n"
+    key = f"born-digital/{name}.zip"
+    body = zip_bytes({**files, "metadata/metadata.csv": metadata})
+    cluster.s3().put_object(Bucket=bucket or cluster.bucket, Key=key, Body=body)
+    return key
+
+
 def wait_until(what: str, check, timeout: float, interval: float = 1.0, alive=None):
     """``check()``'s first true value, polled every ``interval`` s; TimeoutError after
     ``timeout`` s (``alive()`` raises first if a process it watches has died)."""

@@ -22,7 +22,7 @@ import pytest
 from preservation.settings import load_settings
 from tests import media
 from tests.browser import api_token
-from tests.system.test_s3_faults import upload_package
+from tests.system.conftest import upload_package
 
 pytestmark = pytest.mark.system
 

@@ -13,8 +13,7 @@ import uuid
 import pytest
 
 from tests import media
-from tests.system.conftest import wait_until
-from tests.system.test_s3_faults import upload_package
+from tests.system.conftest import upload_package, wait_until
 
 pytestmark = pytest.mark.system
 

@@ -18,27 +18,9 @@ import pytest
 from preservation.topology import s3_client_config
 from tests import media
 from tests.s3_faults import KINDS, Rule
-from tests.system.conftest import FINISHED
+from tests.system.conftest import FINISHED, upload_package
 
 pytestmark = pytest.mark.system
-
-
-def upload_package(
-    cluster, name: str, identifier: str, files: dict[str, bytes], bucket: str = ""
-) -> str:
-    """Zip ``files`` with a metadata.csv naming ``identifier``, put it under
-    ``born-digital/`` in the transfer bucket (or ``bucket``); returns its key."""
-    import io
-    import zipfile
-
-    metadata = f"filename,dc.identifier,dc.title\nobjects/,{identifier},{name}\n"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, data in {**files, "metadata/metadata.csv": metadata.encode()}.items():
-            archive.writestr(path, data)
-    key = f"born-digital/{name}.zip"
-    cluster.s3().put_object(Bucket=bucket or cluster.bucket, Key=key, Body=buffer.getvalue())
-    return key
 
 
 def wait_for_dag_run(cluster, dag_id: str, run_id: str, timeout: float = 300) -> str:
