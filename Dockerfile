@@ -11,6 +11,9 @@ RUN apt-get update \
 USER airflow
 COPY --chown=airflow requirements.txt constraints.txt pyproject.toml /opt/preservation/
 COPY --chown=airflow preservation /opt/preservation/preservation
+# The wheel holds the adapters and the DAG files too (pyproject.toml's package-dir).
+COPY --chown=airflow dags /opt/preservation/dags
+COPY --chown=airflow plugins /opt/preservation/plugins
 RUN pip install --no-cache-dir -r /opt/preservation/requirements.txt \
  && pip install --no-cache-dir --no-deps /opt/preservation
 COPY --chown=airflow dags /opt/airflow/dags

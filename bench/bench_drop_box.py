@@ -45,10 +45,10 @@ def measure(work: Path, uploads: int = 10) -> dict:
     """Start a native cluster under ``work``, time ``uploads`` one-file uploads, stop it."""
     import psycopg2
 
-    from preservation import cluster as native
-    from preservation import transfer_package
-    from preservation.clamav import build_test_database
-    from preservation.transfer_bucket import S3TransferSource
+    from preservation.deploy import cluster as native
+    from preservation.intake import transfer_package
+    from preservation.intake.transfer_bucket import S3TransferSource
+    from preservation.tools.clamav import build_test_database
 
     name = f"bench_{int(time.time())}"
     database = build_test_database(work / "clamav-db-airflow")

@@ -200,7 +200,7 @@ def measured(command: list[str], env: dict[str, str], timeout: int = 600) -> dic
 
 
 def main() -> int:
-    from preservation.clamav import build_test_database
+    from preservation.tools.clamav import build_test_database
 
     work = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
     rows = []

@@ -29,8 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-from preservation.clamav import build_test_database
+from preservation import pipeline
 from preservation.pipeline import TRANSFER_INGEST
+from preservation.tools.clamav import build_test_database
 
 STAGES = TRANSFER_INGEST
 #: Stages that read every byte of the payload (MB/s is reported for them). store_aip reads
@@ -245,10 +246,10 @@ def run_once(
 ) -> dict:
     """Every stage in the DAG's order (up to ``until``), each timed; ``hooks`` is a pair of
     callables called with the stage's name before and after it (a profiler's start/stop)."""
-    from preservation import processing_config
-    from preservation.errors import StepNotApplicable
-    from preservation.package import Package, PackageRef
-    from preservation.settings import load_settings
+    from preservation.core import processing_config
+    from preservation.core.errors import StepNotApplicable
+    from preservation.core.package import Package, PackageRef
+    from preservation.core.settings import load_settings
 
     os.environ["PRESERVATION_HOME"] = str(home)
     settings = load_settings()
@@ -260,17 +261,15 @@ def run_once(
     stages = {}
     try:
         for service in STAGES:
-            module = importlib.import_module(f"preservation.{service}")
+            stage = pipeline.stage(service)
+            module = importlib.import_module(stage.module)
             spawned = counter.count
             if hooks:
                 hooks[0](service)
             start = time.perf_counter()
             try:
-                result = (
-                    module.run(package, str(source))
-                    if service == "receive_transfer"
-                    else (module.run(package))
-                )
+                given = {"source": str(source)} if "source" in stage.needs else {}
+                result = module.run(package, **given)
                 status = "ran"
             except StepNotApplicable as reason:
                 result, status = reason, "skipped"
@@ -396,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
 
-    from preservation import processing_config
+    from preservation.core import processing_config
 
     config = processing_config.load(args.config)
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -425,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(home, ignore_errors=True)
         counter.uninstall()
 
-        from preservation.settings import load_settings
+        from preservation.core.settings import load_settings
 
         summary = summarize(runs, args.files, payload, plain)
         print_report(summary, args, payload, load_settings().workers, counter.commands)

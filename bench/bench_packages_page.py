@@ -204,8 +204,8 @@ def timed(what: str, call, repeats: int = 20) -> dict:
 def measure(runs: int) -> dict:
     from fastapi.testclient import TestClient
 
-    from preservation_airflow import packages_data as data
-    from preservation_airflow import packages_view
+    from preservation_airflow.views import packages_data as data
+    from preservation_airflow.views import packages_view
 
     identifier = fill(runs)
     [deep] = [max(0, runs // data.PAGE_SIZE - 2)]

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import boto3
 
-from preservation.s3_storage import PART_SIZE, S3Location
-from preservation.tools import file_digest
+from preservation.storage.s3_storage import PART_SIZE, S3Location
+from preservation.tools.process import file_digest
 
 
 def start_moto(log: Path) -> tuple[subprocess.Popen, str]:

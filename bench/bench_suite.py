@@ -179,7 +179,7 @@ def bagit_peer(transfer: Path, scratch: Path, workers: int) -> float:
 
 # -- one corpus, in its own process (peak RSS is this process's) ----------------------------
 def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Path) -> dict:
-    from preservation.settings import load_settings
+    from preservation.core.settings import load_settings
 
     bench_ingest.use_test_clamav(work)
     files = bench_ingest.payload_files(source)

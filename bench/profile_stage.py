@@ -59,7 +59,7 @@ class CommandTimes:
     py-spy cannot name when a thread waits on a tool's process."""
 
     def __init__(self) -> None:
-        from preservation import format_tools
+        from preservation.tools import format_tools
 
         self.module, self.original = format_tools, format_tools.run
         self.times: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])

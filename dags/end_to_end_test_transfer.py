@@ -14,8 +14,8 @@ import os
 from airflow.sdk import Param, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.access import START_DAG
-from preservation_airflow.drop_box import UploadTestPackageOperator
+from preservation_airflow.auth.access import START_DAG
+from preservation_airflow.operators.drop_box import UploadTestPackageOperator
 
 SOURCE = dag_defaults.transfer_source()
 CONN = dag_defaults.aws_conn_id()

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import chain, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.audits import FixityAuditOperator, PostFixityFailuresOperator
+from preservation_airflow.operators.audits import FixityAuditOperator, PostFixityFailuresOperator
 
 INTERVAL_DAYS = float(os.environ.get("PRESERVATION_FIXITY_INTERVAL_DAYS", "1"))
 

@@ -22,7 +22,7 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import chain, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.housekeeping import SweepProcessingOperator
+from preservation_airflow.operators.housekeeping import SweepProcessingOperator
 
 KEEP_HISTORY_DAYS = float(os.environ.get("PRESERVATION_KEEP_HISTORY_DAYS", "90"))
 

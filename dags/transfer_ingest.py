@@ -12,7 +12,7 @@ Trigger with conf:
 ```
 
 Processing configurations: `default`, `automated`, `born_digital`, `b_dig_accessions`
-(see `preservation/processing_configs/`). Steps a configuration turns off, or that have
+(see `preservation/core/processing_configs/`). Steps a configuration turns off, or that have
 nothing to do (no checksum files, no packages to extract, uncompressed AIP), show as
 **skipped**. Characterization, validation, normalization and transcription are mapped
 over chunks of files (`PRESERVATION_CHUNK_FILES` per chunk, at most 64), so the workers
@@ -30,12 +30,16 @@ from datetime import timedelta
 
 from airflow.sdk import Param, chain, dag
 
-from preservation import pipeline, processing_config
+from preservation import pipeline
+from preservation.core import processing_config
 from preservation_airflow import dag_defaults
-from preservation_airflow.access import START_DAG
-from preservation_airflow.alerts import TransferFailedNotifier
-from preservation_airflow.notify import STORED_AIPS
-from preservation_airflow.operators import MicroServiceOperator, PlanFileChunksOperator
+from preservation_airflow.auth.access import START_DAG
+from preservation_airflow.hooks.slack import STORED_AIPS
+from preservation_airflow.notifications.alerts import TransferFailedNotifier
+from preservation_airflow.operators.micro_service import (
+    MicroServiceOperator,
+    PlanFileChunksOperator,
+)
 
 
 def stage(service: str, name: str, **kwargs) -> MicroServiceOperator:

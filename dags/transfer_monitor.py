@@ -18,7 +18,7 @@ from datetime import datetime
 from airflow.sdk import chain, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.audits import (
+from preservation_airflow.operators.audits import (
     DeleteStoredSourcesOperator,
     PostTransferReportOperator,
     SurveyTransfersOperator,

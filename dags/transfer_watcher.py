@@ -35,8 +35,8 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import chain, dag
 
 from preservation_airflow import dag_defaults
-from preservation_airflow.alerts import WatcherFailedNotifier
-from preservation_airflow.drop_box import (
+from preservation_airflow.notifications.alerts import WatcherFailedNotifier
+from preservation_airflow.operators.drop_box import (
     INGEST_DAG,
     PublishFeedbackOperator,
     VerifyUploadsOperator,

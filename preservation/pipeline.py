@@ -1,10 +1,13 @@
 """The stage table: Archivematica's micro-services from transfer to stored AIP, in order.
 
-One row per stage: its module under ``preservation/`` (verb_object, with ``NAME`` and
+One row per stage: its module under ``preservation/services/`` (verb_object, with ``NAME`` and
 ``run``), the micro-service's name as Archivematica spells it (the task's display name
 in the Airflow UI), whether it works per file (mapped over chunks of files in the DAG,
-on the heavy queue), which half of the workflow it belongs to, and the Airflow assets it
-updates. The transfer_ingest DAG, the Packages page, the benchmark and the tests all
+on the heavy queue), which half of the workflow it belongs to, the Airflow assets it
+updates, and what its ``run`` takes besides the package (``needs``, by parameter name:
+``source`` the transfer, ``location`` and ``replicas`` the AIP's storage, ``dip_location``
+the DIP's, ``drop_box`` the upload to settle after storage; a per-file stage also takes
+its ``chunk``). The transfer_ingest DAG, the Packages page, the benchmark and the tests all
 read it; a test holds each ``name`` to its module's ``NAME``.
 """
 
@@ -19,11 +22,17 @@ class Stage:
     name: str
     group: str  # "transfer" | "ingest", as Archivematica's two halves
     per_file: bool = False
-    outlets: tuple[str, ...] = ()  # asset names (preservation_airflow.notify's)
+    outlets: tuple[str, ...] = ()  # asset names (preservation_airflow.hooks.slack's)
+    needs: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        """The micro-service's module, e.g. ``preservation.services.receive_transfer``."""
+        return f"{__package__}.services.{self.service}"
 
 
 STAGES = (
-    Stage("receive_transfer", "Receive transfer", "transfer"),
+    Stage("receive_transfer", "Receive transfer", "transfer", needs=("source",)),
     Stage("verify_transfer_compliance", "Verify transfer compliance", "transfer"),
     Stage("assign_file_uuids", "Assign file UUIDs and checksums", "transfer"),
     Stage("verify_transfer_checksums", "Verify transfer checksums", "transfer"),
@@ -40,11 +49,28 @@ STAGES = (
     Stage("add_readme", "Add README.html", "ingest"),
     Stage("prepare_aip", "Prepare AIP", "ingest"),
     Stage("compress_aip", "Compress AIP", "ingest"),
-    Stage("store_aip", "Store AIP", "ingest", outlets=("stored_aips",)),
-    Stage("store_dip", "Store DIP", "ingest"),
-    Stage("clean_up", "Clean up", "ingest"),
+    Stage(
+        "store_aip",
+        "Store AIP",
+        "ingest",
+        outlets=("stored_aips",),
+        needs=("location", "replicas"),
+    ),
+    Stage("store_dip", "Store DIP", "ingest", needs=("dip_location",)),
+    Stage("clean_up", "Clean up", "ingest", needs=("location", "replicas", "drop_box")),
 )
 
 TRANSFER_INGEST = tuple(s.service for s in STAGES)
-#: Per-file stages: in the DAG they are mapped over chunks of files (preservation.chunks).
+#: Per-file stages: in the DAG they are mapped over chunks of files (preservation.core.chunks).
 PER_FILE = tuple(s.service for s in STAGES if s.per_file)
+#: The stages from Store AIP on: they run (and are cleared) after the AIP is stored; the
+#: stages before it skip themselves once it is, so a cleared one never makes a second AIP.
+AFTER_STORAGE = TRANSFER_INGEST[TRANSFER_INGEST.index("store_aip") :]
+
+
+def stage(service: str) -> Stage:
+    """The row of the stage table for ``service``."""
+    for row in STAGES:
+        if row.service == service:
+            return row
+    raise KeyError(f"{service!r} is not a stage of the pipeline ({', '.join(TRANSFER_INGEST)})")

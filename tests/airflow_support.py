@@ -62,9 +62,9 @@ def airflow_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 def ensure_airflow_database() -> None:
     """Migrate the session's metadata database once (as ``preservation ingest`` does)."""
-    from preservation.cli import ensure_database
-    from preservation.embedded import airflow_environment
-    from preservation.settings import load_settings
+    from preservation.core.settings import load_settings
+    from preservation.deploy.cli import ensure_database
+    from preservation.deploy.embedded import airflow_environment
 
     with open(os.devnull, "w") as log:
         ensure_database(airflow_environment(load_settings()), log)

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from preservation import processing_config
-from preservation.clamav import EICAR, build_test_database  # noqa: F401 (EICAR re-exported)
-from preservation.errors import StepNotApplicable
-from preservation.package import Package, PackageRef
+from preservation import pipeline
+from preservation.core import processing_config
+from preservation.core.errors import StepNotApplicable
+from preservation.core.package import Package, PackageRef
+from preservation.core.settings import load_settings
 from preservation.pipeline import TRANSFER_INGEST
-from preservation.settings import load_settings
+from preservation.tools.clamav import EICAR, build_test_database  # noqa: F401 (EICAR re-exported)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SCHEMA = SHARED / "schemas" / "aip-mets.xsd"
@@ -145,10 +146,11 @@ def run_stage(package: Package, service: str, source: str | Path | None = None):
     """Run one micro-service as the DAG would; returns its result or the skip reason."""
     import importlib
 
-    module = importlib.import_module(f"preservation.{service}")
+    stage = pipeline.stage(service)
+    module = importlib.import_module(stage.module)
     try:
-        if service == "receive_transfer":
-            return module.run(package, str(source))
+        if "source" in stage.needs:
+            return module.run(package, source=str(source))
         return module.run(package)
     except StepNotApplicable as reason:
         return reason
@@ -211,7 +213,7 @@ def start_moto(folder: Path, **environment: str) -> tuple[subprocess.Popen, str]
     """moto's standalone S3 server on a free loopback port; returns (process, endpoint)."""
     import sys
 
-    from preservation.cluster import free_port, s3_ready
+    from preservation.deploy.cluster import free_port, s3_ready
 
     port = free_port()
     log = folder / f"moto-{port}.log"

@@ -12,7 +12,7 @@ def transfer_source() -> str:
     ``PRESERVATION_TRANSFER_BUCKET``), else ``$PRESERVATION_HOME/transfers``."""
     from pathlib import Path
 
-    from preservation.settings import transfer_source_url
+    from preservation.core.settings import transfer_source_url
 
     home = Path(os.environ.get("PRESERVATION_HOME", "var")).resolve()
     return transfer_source_url(os.environ, home)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from preservation.s3_storage import S3Location
+from preservation.storage.s3_storage import S3Location
 from tests.airflow_support import airflow_cli, ensure_airflow_database, ingest
 from tests.conftest import EICAR
 from tests.preservation.test_transfer_source import package
@@ -137,7 +137,7 @@ def test_housekeeping_clears_old_runs_and_failed_working_copies_but_no_storage(
     import sqlite3
     import time
 
-    from preservation import housekeeping
+    from preservation.operations import housekeeping
 
     package = package_until({"a.txt": "a"}, "create_sip")
     package.close()

@@ -69,12 +69,12 @@ def test_per_file_stages_are_mapped_over_the_planned_chunks(dagbag):
 @pytest.mark.parametrize("service", STAGES)
 def test_each_task_shows_its_micro_service_name(dagbag, service):
     task = dagbag.dags["transfer_ingest"].get_task(service)
-    module = importlib.import_module(f"preservation.{service}")
+    module = importlib.import_module(f"preservation.services.{service}")
     assert task.task_display_name == module.NAME
 
 
 def test_the_processing_configuration_param_offers_every_configuration(dagbag):
-    from preservation import processing_config
+    from preservation.core import processing_config
 
     params = dagbag.dags["transfer_ingest"].params
     assert params.get_param("processing_config").schema["enum"] == processing_config.available()
@@ -94,7 +94,7 @@ def test_the_dag_file_parses_without_importing_the_micro_services():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     loaded = eval(out.strip().splitlines()[-1])
-    assert not {f"preservation.{s}" for s in STAGES} & set(loaded)
+    assert not {f"preservation.services.{s}" for s in STAGES} & set(loaded)
 
 
 def test_the_preservation_library_never_imports_airflow():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from preservation.transfer_bucket import S3TransferSource
-from preservation.transfer_folder import FolderTransferSource
+from preservation.intake.transfer_bucket import S3TransferSource
+from preservation.intake.transfer_folder import FolderTransferSource
 from tests.airflow_support import BIN, airflow_cli, ensure_airflow_database, ingest
 from tests.conftest import CATALOGUED_CSV
 from tests.preservation.test_transfer_source import GOOD, drop, package
@@ -54,7 +54,7 @@ def watch_in_background(log: Path) -> subprocess.Popen:
 @pytest.fixture(autouse=True)
 def no_outage_reported(airflow_env):
     """Each test starts with no watcher outage reported (the session shares a database)."""
-    from preservation_airflow.alerts import WATCHER_ALERT
+    from preservation_airflow.notifications.alerts import WATCHER_ALERT
 
     ensure_airflow_database()
     with sqlite3.connect(airflow_env / "airflow.db") as db:
@@ -182,7 +182,7 @@ def test_the_watcher_says_once_when_the_drop_box_is_watched_again(
 def test_an_uploaded_package_becomes_an_aip_in_its_s3_space_found_by_identifier(
     airflow_env, home, s3, monkeypatch, identifier, space
 ):
-    from preservation.s3_storage import S3Location
+    from preservation.storage.s3_storage import S3Location
 
     client, bucket = s3
     monkeypatch.setenv("PRESERVATION_AIP_STORE", f"s3://{bucket}/aips")
@@ -222,8 +222,8 @@ def test_a_transfer_failing_after_upload_leaves_the_source_in_the_bucket(
 def test_the_test_transfer_dag_puts_a_valid_test_package_in_the_drop_box(
     drop_box, airflow_env, tmp_path
 ):
-    from preservation import preflight
-    from preservation.settings import Limits
+    from preservation.core.settings import Limits
+    from preservation.intake import preflight
 
     ensure_airflow_database()
     done = airflow_cli("dags", "test", "test_transfer", timeout=300)

@@ -12,11 +12,12 @@ from pathlib import Path
 import bagit
 import pytest
 
-from preservation import aip_catalog, compress_aip, store_aip
-from preservation.errors import FixityMismatch, NotStored
-from preservation.s3_storage import S3Location
-from preservation.storage import LocalLocation
-from preservation.tools import file_digest
+from preservation.core.errors import FixityMismatch, NotStored
+from preservation.operations import aip_catalog
+from preservation.services import compress_aip, store_aip
+from preservation.storage.location import LocalLocation
+from preservation.storage.s3_storage import S3Location
+from preservation.tools.process import file_digest
 
 METADATA = "filename,dc.identifier\nobjects/,PP/MDM/A/7\n"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from preservation.aip_index import FileRecords, Index
+from preservation.storage.aip_index import FileRecords, Index
 
 A, B, C = (f"{n}a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" for n in "012")
 

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from preservation import assign_file_uuids, premis
+from preservation.core import premis
+from preservation.services import assign_file_uuids
 from tests.conftest import ACCESSION_CSV, CATALOGUED_CSV, run_stage
 
 RIGHTS_FOR_A = "file,basis,note,grant_act,grant_note\nobjects/a.txt,donor,Given,use,Use freely\n"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 
 import pytest
 
-from preservation import change_filenames, file_renaming, premis
-from preservation.names import sanitize
+from preservation.core import premis
+from preservation.core.names import sanitize
+from preservation.services import change_filenames
+from preservation.shared import file_renaming
 
 CYRILLIC = "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440.txt"  # Привет мир.txt
 CHINESE = "\u4e2d\u6587\u6587\u4ef6.txt"  # 中文文件.txt
@@ -77,13 +78,13 @@ def test_files_and_folders_get_portable_names_and_keep_their_uuids(
     home, make_transfer, new_package, run_until
 ):
     package = _prepared(make_transfer, new_package, run_until)
-    before = {r.path: r for r in package.state.files("file_group = 'original'")}
+    before = {r.path: r for r in package.state.files(group="original")}
 
     result = change_filenames.run(package)
 
     expected = {RENAMED[old]: data for old, data in FILES.items()}
     assert _on_disk(package) == expected
-    after = {r.uuid: r for r in package.state.files("file_group = 'original'")}
+    after = {r.uuid: r for r in package.state.files(group="original")}
     assert len(after) == len(FILES)
     for old, new in RENAMED.items():
         record = after[before[f"objects/{old}"].uuid]
@@ -143,9 +144,7 @@ def test_metadata_files_are_not_renamed(home, make_transfer, new_package, run_un
 
     change_filenames.run(package)
 
-    assert [r.path for r in package.state.files("file_group = 'metadata'")] == [
-        "metadata/metadata.csv"
-    ]
+    assert [r.path for r in package.state.files(group="metadata")] == ["metadata/metadata.csv"]
 
 
 def test_a_rerun_is_a_no_op_that_keeps_the_events(home, make_transfer, new_package, run_until):
@@ -173,7 +172,7 @@ def test_a_step_stopped_half_way_resumes_its_plan_and_renames_everything_once(
     plan = file_renaming._plan(root / "objects")
     assert len(plan) >= 8
     # The killed attempt saved its plan and renamed the first half before it stopped.
-    package.state.set_meta(rename_plan=json.dumps(plan))
+    package.state.record_facts(rename_plan=plan)
     for original, new in plan[: len(plan) // 2]:
         new_path = PurePosixPath(new)
         old_name = PurePosixPath(original).name
@@ -189,4 +188,4 @@ def test_a_step_stopped_half_way_resumes_its_plan_and_renames_everything_once(
         assert by_original[f"objects/{old}"].path == f"objects/{new}"
     events = _renames(package)
     assert len(events) == len({e.subject for e in events}) == 8
-    assert package.state.meta("rename_plan") == ""
+    assert package.state.facts().rename_plan is None

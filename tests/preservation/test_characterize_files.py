@@ -2,8 +2,9 @@
 
 from lxml import etree
 
-from preservation import batch_tools, mets
-from preservation.safe_xml import parse_file
+from preservation.core.safe_xml import parse_file
+from preservation.metadata import mets
+from preservation.tools import batch_tools
 from tests import media
 from tests.conftest import run_stage
 
@@ -15,7 +16,7 @@ def test_each_file_gets_the_xml_of_the_tools_its_format_names(package_until):
     package = package_until(files, "characterize_files")
     by_name = {
         r.path: dict(package.state.characteristics(r.uuid))
-        for r in package.state.files("file_group = 'original'")
+        for r in package.state.files(group="original")
     }
     assert set(by_name["objects/a.png"]) == {"ExifTool"}
     assert set(by_name["objects/b.wav"]) == {"ExifTool", "MediaInfo"}
@@ -42,7 +43,7 @@ def test_a_batch_of_files_shares_one_exiftool_process(package_until):
                 dict(package.state.characteristics(r.uuid))["ExifTool"].encode()
             ).xpath("string(//*[local-name()='ImageWidth'])")
         )
-        for r in package.state.files("file_group = 'original'")
+        for r in package.state.files(group="original")
     )
     assert widths == list(range(8, 20))  # each file got its own description back
     assert batch_tools.BATCH_FILES >= 12

@@ -2,8 +2,9 @@
 
 import dataclasses
 
-from preservation import chunks, normalize_files
-from preservation.settings import load_settings
+from preservation.core import chunks
+from preservation.core.settings import load_settings
+from preservation.services import normalize_files
 from tests import media
 
 
@@ -12,7 +13,7 @@ def test_chunks_split_the_files_once_and_cover_each_exactly_once(package_until, 
     files = {f"f{i}.png": media.image("PNG", (8 + i, 8)) for i in range(10)}
     package = package_until(files, "extract_packages")
     assert chunks.plan(package) == 4  # ceil(10 / 3)
-    originals = package.state.files("file_group = 'original'")
+    originals = package.state.files(group="original")
     parts = [chunks.select(originals, chunks.of(package, i)) for i in range(4)]
     assert sorted(r.uuid for part in parts for r in part) == sorted(r.uuid for r in originals)
     # A retry in a worker configured otherwise still sees the same split.
@@ -34,7 +35,7 @@ def test_each_chunk_normalizes_only_its_files_and_together_they_do_all(
     count = chunks.plan(package)
     made = [normalize_files.run(package, chunk=i).preservation_copies for i in range(count)]
     assert sum(made) == 6
-    assert len(package.state.files("file_group = 'preservation'")) == 6
+    assert len(package.state.files(group="preservation")) == 6
 
 
 def test_the_count_stays_well_under_airflows_map_limit(package_until, monkeypatch):

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from preservation import clamav
-from preservation.errors import ToolError
+from preservation.core.errors import ToolError
+from preservation.tools import clamav
 from tests.conftest import EICAR, TEST_MARKER
 
 EICAR_SIGNATURE = "Eicar-Test-Signature.UNOFFICIAL"

@@ -8,10 +8,10 @@ from pathlib import Path
 import bagit
 import pytest
 
-from preservation import clean_up, compress_aip, store_aip
-from preservation.errors import StorageUnavailable, SystemFault
-from preservation.storage import quad_path
-from preservation.transfer_bucket import S3TransferSource
+from preservation.core.errors import StorageUnavailable, SystemFault
+from preservation.intake.transfer_bucket import S3TransferSource
+from preservation.services import clean_up, compress_aip, store_aip
+from preservation.storage.location import quad_path
 
 FILES = {"a.txt": "hello", "sub/b.txt": "world"}
 
@@ -77,7 +77,7 @@ def test_cleaning_up_twice_is_harmless(bagged):
 
 
 def test_clean_up_refuses_while_a_replica_is_not_verified(bagged, tmp_path):
-    from preservation.storage import LocalLocation
+    from preservation.storage.location import LocalLocation
 
     main, replica = LocalLocation(tmp_path / "main"), LocalLocation(tmp_path / "replica")
     store_aip.run(bagged, main)  # stored in the main location only
@@ -107,7 +107,7 @@ def _keys(client, bucket) -> set[str]:
 
 def _clean_up_with_policy(bagged, monkeypatch, client, bucket, key, policy):
     monkeypatch.setenv("PRESERVATION_SOURCE_AFTER_STORAGE", policy)
-    from preservation.settings import load_settings
+    from preservation.core.settings import load_settings
 
     bagged.settings = load_settings()
     store_aip.run(bagged)
@@ -141,7 +141,7 @@ def test_keep_tags_the_source_so_the_monitor_leaves_it(bagged, uploaded, monkeyp
 def test_a_transfer_given_by_path_is_never_touched_whatever_the_policy(
     bagged, make_transfer, monkeypatch
 ):
-    from preservation.settings import load_settings
+    from preservation.core.settings import load_settings
 
     monkeypatch.setenv("PRESERVATION_SOURCE_AFTER_STORAGE", "delete")
     bagged.settings = load_settings()
@@ -154,8 +154,8 @@ def test_a_transfer_given_by_path_is_never_touched_whatever_the_policy(
 def test_an_unknown_source_policy_is_a_configuration_error_before_anything_goes(
     bagged, monkeypatch
 ):
-    from preservation.errors import ConfigurationInvalid
-    from preservation.settings import load_settings
+    from preservation.core.errors import ConfigurationInvalid
+    from preservation.core.settings import load_settings
 
     monkeypatch.setenv("PRESERVATION_SOURCE_AFTER_STORAGE", "shred")
     bagged.settings = load_settings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from preservation import cli
+from preservation.deploy import cli
 
 
 def test_an_environment_setting_without_a_value_is_refused(tmp_path, capsys):

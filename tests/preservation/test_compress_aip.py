@@ -12,8 +12,8 @@ import bagit
 import pytest
 from lxml import etree
 
-from preservation import compress_aip
-from preservation.errors import StepNotApplicable
+from preservation.core.errors import StepNotApplicable
+from preservation.services import compress_aip
 
 NS = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3"}
 FILES = {"a b.txt": "hello", "sub/c.txt": "deep content\n" * 200, "empty": None}

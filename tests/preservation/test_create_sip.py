@@ -69,7 +69,7 @@ def test_transfer_metadata_moves_to_objects_metadata_transfers(
     sent = (source / "metadata" / "metadata.csv").read_bytes()
     assert (folder / "metadata.csv").read_bytes() == sent
     assert not (package.sip_data / "metadata").exists()
-    [record] = package.state.files("file_group = 'metadata'")
+    [record] = package.state.files(group="metadata")
     assert record.path == f"objects/metadata/transfers/{package.ref.transfer_dirname}/metadata.csv"
     assert record.original_path == "metadata/metadata.csv"
 
@@ -86,7 +86,7 @@ def test_the_transfer_mets_is_valid_submission_documentation(
         f.get("{http://www.w3.org/1999/xlink}href") for f in document.iter(f"{METS}FLocat")
     )
     assert hrefs == ["objects/a_b.txt", "objects/sub/deeper/c.txt"]
-    [record] = package.state.files("file_group = 'submissionDocumentation'")
+    [record] = package.state.files(group="submissionDocumentation")
     assert record.path == rel
     assert record.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     types = {e.event_type for e in package.state.events(record.uuid)}
@@ -130,7 +130,7 @@ def test_rerunning_create_sip_replaces_the_sip_without_duplicates(
     assert "data/objects/stray.txt" not in second_tree
     assert {r.uuid: r.path for r in package.state.files()} == files_before
     assert result.files == len(files_before)
-    assert len(package.state.files("file_group = 'submissionDocumentation'")) == 1
+    assert len(package.state.files(group="submissionDocumentation")) == 1
     assert sorted((e.subject, e.event_type) for e in package.state.events()) == events_before
     leftovers = [p.name for p in package.sip_dir.parent.iterdir() if p.name.endswith(".partial")]
     assert leftovers == []

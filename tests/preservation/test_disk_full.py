@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from preservation import normalize_files, receive_transfer
-from preservation.disk_space import disk_full_is_a_fault
-from preservation.errors import DiskFull, SystemFault
+from preservation.core.disk_space import disk_full_is_a_fault
+from preservation.core.errors import DiskFull, SystemFault
+from preservation.services import normalize_files, receive_transfer
 from tests import media
 
 MiB = 1024 * 1024

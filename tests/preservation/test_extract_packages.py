@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from preservation import extract_packages, premis
-from preservation.errors import StepNotApplicable, ToolError, UnsafeArchive, VirusFound
-from preservation.state import FileRecord
+from preservation.core import premis
+from preservation.core.errors import StepNotApplicable, ToolError, UnsafeArchive, VirusFound
+from preservation.core.state import FileRecord
+from preservation.services import extract_packages
 from tests.conftest import EICAR, STAGES, run_stage
 
 
@@ -123,7 +124,7 @@ def test_each_member_is_registered_unpacked_scanned_renamed_and_identified(
     for name, kind in KINDS.items():
         parent = _record(package, f"objects/{name}")
         assert parent.extracted == 1
-        members = package.state.files("parent_uuid = ?", (parent.uuid,))
+        members = package.state.members_of(parent.uuid)
         assert {m.path for m in members} == {
             f"objects/{name}-extracted/{kind}.txt",
             f"objects/{name}-extracted/Cafe_{kind}.txt",
@@ -207,7 +208,7 @@ def test_a_zip_reaching_outside_its_folder_is_refused(home, make_transfer, new_p
     objects = package.transfer_dir / "objects"
     assert not (objects / "x").exists() and not (package.transfer_dir / "x").exists()
     assert not (objects / "evil.zip-extracted").exists()
-    assert [r.path for r in package.state.files("file_group = 'original'")] == ["objects/evil.zip"]
+    assert [r.path for r in package.state.files(group="original")] == ["objects/evil.zip"]
 
 
 @pytest.mark.parametrize(
@@ -332,7 +333,7 @@ def test_deleting_packages_after_extraction_removes_the_file_and_its_record(
     objects = package.transfer_dir / "objects"
     assert not (objects / "a.zip").exists()
     assert (objects / "a.zip-extracted" / "m.txt").read_bytes() == b"m"
-    assert [r.path for r in package.state.files("file_group = 'original'")] == [
+    assert [r.path for r in package.state.files(group="original")] == [
         "objects/a.zip-extracted/m.txt",
         "objects/b.txt",
     ]

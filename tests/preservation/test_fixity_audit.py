@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from preservation import compress_aip, fixity_audit, store_aip
-from preservation.settings import Limits
-from preservation.storage import LocalLocation
+from preservation.core.settings import Limits
+from preservation.operations import fixity_audit
+from preservation.services import compress_aip, store_aip
+from preservation.storage.aip_index import FixityCheck
+from preservation.storage.location import LocalLocation
+from preservation.storage.memory import MemoryLocation
 
 METADATA = "filename,dc.identifier\nobjects/,PP/MDM/A/9\n"
 FILES = {"a.txt": "alpha", "sub/b.txt": "beta"}
@@ -80,8 +83,8 @@ def test_a_compressed_package_is_checked_against_its_sha256_and_deeply_inside(
     assert result["failures"]["files"]["changed"] == [stored.name]
 
 
-def test_every_aip_is_checked_within_the_period_with_the_work_spread_over_runs(tmp_path):
-    location = LocalLocation(tmp_path / "store")
+def test_every_aip_is_checked_within_the_period_with_the_work_spread_over_runs():
+    location = MemoryLocation("born-digital")
     for n in range(9):
         aip = f"{n:08d}-0000-4000-8000-000000000000"
         location.index.register(aip, "born-digital", f"k{n}", f"ID/{n}", f"t{n}", "x")
@@ -93,7 +96,7 @@ def test_every_aip_is_checked_within_the_period_with_the_work_spread_over_runs(t
         assert len(due) == 3
         for record in due:
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
-            location.index.records.put_new(f"fixity/{record.aip_uuid}/{stamp}-package.json", b"{}")
+            location.index.add_fixity_check(FixityCheck(record.aip_uuid, stamp, "package"), {})
             checked_on[record.aip_uuid] = now
     assert len(checked_on) == 9  # all nine within the period, none twice
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from preservation import format_tools, fpr
-from preservation.errors import ConfigurationInvalid
+from preservation.core.errors import ConfigurationInvalid
+from preservation.tools import format_tools, fpr
 
 
 @pytest.mark.parametrize(
@@ -67,6 +67,23 @@ def test_operators_override_and_add_rules_in_their_own_file(tmp_path):
     assert registry.rules("fmt/43").access.key == "image-to-jpeg"  # the rest is kept
     assert registry.rules("fmt/999999").preservation.key == "image-to-tiff"
     assert str(extra) in registry.sources
+
+
+def test_an_override_written_before_the_library_was_laid_out_by_role_still_runs(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    extra = tmp_path / "old.toml"
+    extra.write_text(
+        '[commands.old-pillow-verify]\ntool = "pillow"\npurpose = "validation"\n'
+        'function = "preservation.builtin_tools:validate_image"\n'
+        '[formats."fmt/11"]\nvalidate = "old-pillow-verify"\n'
+    )
+    command = fpr.load((str(extra),)).rules("fmt/11").validate
+    assert command.function == "preservation.tools.builtin_tools:validate_image"
+    assert format_tools.run(command, tmp_path / "good.png", None, timeout=30).ok
+    assert format_tools.run(command, tmp_path / "broken.png", None, timeout=30).ok is False
 
 
 def test_the_environment_names_the_operator_files(tmp_path, monkeypatch):

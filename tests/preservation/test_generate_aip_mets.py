@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from lxml import etree
 
-from preservation import generate_aip_mets
-from preservation.errors import PackageRejected
+from preservation.core.errors import PackageRejected
+from preservation.services import generate_aip_mets
 from tests.conftest import run_stage
 from tests.media import zip_bytes
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from preservation import bag, preflight
-from preservation.errors import PackageRejected, TransferInvalid, UnsafeArchive
-from preservation.names import escape, unescape
-from preservation.settings import Limits
+from preservation.core.errors import PackageRejected, TransferInvalid, UnsafeArchive
+from preservation.core.names import escape, unescape
+from preservation.core.settings import Limits
+from preservation.intake import preflight
+from preservation.metadata import bag
 from tests.conftest import CATALOGUED_CSV
 from tests.media import image, raw_zip, unicode_path_extra, zip_bytes
 
@@ -152,7 +153,11 @@ def test_a_line_break_in_a_name_is_scanned_stored_and_named_on_one_line(tmp_path
         "tab\\tand\\rreturn.txt",
     ]
     assert aip_files(package) == {"line_break.txt": b"one", "tab_and_return.txt": b"two"}
-    objects = package.state.files("path LIKE 'objects/%.txt' AND file_group = 'original'")
+    objects = [
+        r
+        for r in package.state.files(group="original", under="objects/")
+        if r.path.endswith(".txt")
+    ]
     assert len(objects) == 2
     for record in objects:
         [check] = [e for e in package.state.events(record.uuid) if e.event_type == "virus check"]
@@ -442,7 +447,7 @@ def test_a_damaged_archive_inside_good_content_is_kept_as_it_is_and_recorded(
     )
     package = ingest(source)
     assert aip_files(package) == {"good.txt": b"good", "broken.zip": truncated}
-    [broken] = package.state.files("path = 'objects/broken.zip'")
+    broken = package.state.file_at("objects/broken.zip")
     [unpacking] = [e for e in package.state.events(broken.uuid) if e.event_type == "unpacking"]
     assert unpacking.outcome == "Fail"
     assert unpacking.outcome_note.startswith("Not unpacked, kept as it is: Unable to read")
@@ -492,7 +497,7 @@ def test_an_identifier_longer_than_a_file_name_is_stored_and_found(tmp_path, hom
         ),
     )
     package = ingest(source, "store_aip")
-    from preservation.store_aip import default_location
+    from preservation.services.store_aip import default_location
 
     [stored] = default_location(package).index.versions(identifier)
     assert stored.aip_uuid == package.ref.aip_uuid and stored.identifier == identifier
@@ -515,7 +520,7 @@ def test_an_image_validation_flags_as_a_decompression_bomb_is_never_decoded(
         tmp_path, raw_zip([{"name": b"huge.png", "data": image("PNG", (48, 32))}, METADATA])
     )
     package = ingest(source, "normalize_files")
-    [record] = package.state.files("path = 'objects/huge.png'")
+    record = package.state.file_at("objects/huge.png")
     events = {e.event_type: e for e in package.state.events(record.uuid)}
     assert events["validation"].outcome == "fail"
     assert "decompression bomb: 48x32 = 1,536 pixels" in events["validation"].outcome_note

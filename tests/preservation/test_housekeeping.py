@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from preservation import housekeeping
+from preservation.operations import housekeeping
 
 
 def test_a_failed_runs_working_copies_go_after_the_keep_period_and_not_before(package_until):

@@ -11,8 +11,9 @@ import zlib
 import pygfried
 import pytest
 
-from preservation import identify_file_formats, premis
-from preservation.errors import StepNotApplicable
+from preservation.core import premis
+from preservation.core.errors import StepNotApplicable
+from preservation.services import identify_file_formats
 
 
 def _png() -> bytes:

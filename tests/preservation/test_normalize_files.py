@@ -9,9 +9,10 @@ import dataclasses
 import pygfried
 import pytest
 
-from preservation import mets, normalize_files
-from preservation.package import Package
-from preservation.safe_xml import parse_file
+from preservation.core.package import Package
+from preservation.core.safe_xml import parse_file
+from preservation.metadata import mets
+from preservation.services import normalize_files
 from tests import media
 from tests.conftest import CATALOGUED_CSV, run_stage
 
@@ -26,7 +27,7 @@ def puid(path) -> str:
 
 def derivative(package: Package, original: str, purpose: str = "preservation"):
     [source] = [r for r in package.state.files() if r.path == f"objects/{original}"]
-    rows = package.state.derivatives("source = ? AND purpose = ?", (source.uuid, purpose))
+    rows = package.state.derivatives(purpose=purpose, source=source.uuid)
     return source, (rows[0] if rows else None)
 
 
@@ -57,10 +58,10 @@ def mixed():
 @pytest.fixture(scope="module")
 def normalized(tmp_path_factory, clamav_database, mixed):
     """One transfer of every kind of file, normalized once for the module's tests."""
-    from preservation import processing_config
-    from preservation.package import PackageRef
+    from preservation.core import processing_config
+    from preservation.core.package import PackageRef
+    from preservation.core.settings import load_settings
     from preservation.pipeline import TRANSFER_INGEST
-    from preservation.settings import load_settings
 
     folder = tmp_path_factory.mktemp("normalized")
     source = folder / "mixed"

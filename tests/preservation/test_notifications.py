@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from preservation import notifications
-from preservation.aip_index import FileRecords, Index
+from preservation.shared import notifications
+from preservation.storage.aip_index import FileRecords, Index
 
 
 def publisher(sns_queue):

@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 
-from preservation import preflight
-from preservation.settings import Limits
+from preservation.core.settings import Limits
+from preservation.intake import preflight
 from tests.conftest import ACCESSION_CSV, CATALOGUED_CSV
 
 RIGHTS = "file,basis,status,jurisdiction,note,grant_act,grant_note\n"

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import bagit
 import pytest
 
-from preservation import bag
-from preservation.storage import verify_bag
+from preservation.metadata import bag
+from preservation.storage.location import verify_bag
 from tests.conftest import ACCESSION_CSV, STAGES, run_stage
 
 FILES = {"a b.txt": "hello", "sub/c.txt": "deep content", "empty": None}
@@ -101,7 +101,7 @@ def test_preparing_the_bag_again_gives_the_same_manifest(aip):
     bagit.Bag(str(aip.sip_dir)).validate()
 
 
-# -- preservation.bag ---------------------------------------------------------------------
+# -- preservation.metadata.bag ---------------------------------------------------------------------
 
 
 def test_write_bag_hashes_unknown_files_and_trusts_known_ones(tmp_path):

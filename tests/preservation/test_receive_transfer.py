@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from preservation import receive_transfer
-from preservation.errors import PackageRejected, TransferInvalid, UnsafeArchive
+from preservation.core.errors import PackageRejected, TransferInvalid, UnsafeArchive
+from preservation.services import receive_transfer
 from tests.conftest import CATALOGUED_CSV
 
 CONTENT = {"a.txt": "alpha", "sub/b.txt": "beta", "sub/empty": None}
@@ -89,8 +89,8 @@ def test_a_zip_transfer_becomes_a_working_copy_with_objects_metadata_and_logs(
     assert (result.files, result.bytes) == (3, len("alpha") + len("beta") + len(CATALOGUED_CSV))
     assert result.transfer_uuid == package.ref.transfer_uuid
     assert result.aip_uuid == package.ref.aip_uuid
-    assert package.state.meta("source") == str(source)
-    assert package.state.meta("processing_config") == "automated"
+    assert package.state.facts().source == str(source)
+    assert package.state.facts().processing_config == "automated"
     # Besides the working copy only the state database (and its WAL files): no staging left.
     others = {p.name for p in home.processing_directory.iterdir()} - {working.name}
     assert package.state_path.name in others
@@ -176,7 +176,7 @@ def test_a_stale_working_copy_from_an_earlier_attempt_is_replaced(home, make_tra
 
     assert contents(package.transfer_dir) == EXPECTED_WORKING_COPY
     assert not staging.exists()
-    assert package.state.meta("transfer_uuid") == package.ref.transfer_uuid
+    assert package.state.facts().transfer_uuid == package.ref.transfer_uuid
 
 
 def test_a_stale_file_where_the_working_copy_folder_should_be_is_replaced(
@@ -201,7 +201,7 @@ def test_receiving_the_same_transfer_twice_gives_the_same_working_copy(
     second = receive_transfer.run(package, str(source))
     assert second == first
     assert contents(package.transfer_dir) == first_copy == EXPECTED_WORKING_COPY
-    assert package.state.meta("transfer_uuid") == package.ref.transfer_uuid
+    assert package.state.facts().transfer_uuid == package.ref.transfer_uuid
 
 
 # Deflate64

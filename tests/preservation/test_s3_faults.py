@@ -1,7 +1,7 @@
 """S3 failing on every call the storage and the drop box make: 5xx, SlowDown, a reset
 connection part-way through a body, an answer that never comes. Through the fault proxy
 (tests/s3_faults.py) in front of moto, with the client settings every deployment's
-connection carries (preservation.topology.s3_client_config). Each fault is retried and
+connection carries (preservation.deploy.topology.s3_client_config). Each fault is retried and
 ends with nothing lost and nothing doubled; a fault that outlasts the retries names the
 object, and the next try completes."""
 
@@ -13,11 +13,11 @@ import boto3
 import botocore.config
 import pytest
 
-from preservation.errors import StorageUnavailable
-from preservation.s3_storage import MIN_PART_SIZE, S3Location
-from preservation.topology import s3_client_config
-from preservation.transfer_bucket import S3TransferSource
-from preservation.transfer_source import Upload
+from preservation.core.errors import StorageUnavailable
+from preservation.deploy.topology import s3_client_config
+from preservation.intake.transfer_bucket import S3TransferSource
+from preservation.intake.transfer_source import Upload
+from preservation.storage.s3_storage import MIN_PART_SIZE, S3Location
 from tests.s3_faults import KINDS, FaultProxy, Rule
 
 AIP = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"

@@ -5,10 +5,10 @@ import hashlib
 
 import pytest
 
-from preservation import s3_storage
-from preservation.errors import StorageConflict
-from preservation.s3_storage import S3Location, space_for
-from preservation.storage import quad_path
+from preservation.core.errors import StorageConflict
+from preservation.storage import s3_storage
+from preservation.storage.location import quad_path
+from preservation.storage.s3_storage import S3Location, space_for
 
 AIP = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 OTHER = "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e"
@@ -105,7 +105,7 @@ def test_the_index_finds_versions_of_an_identifier_newest_first(location, packag
 def test_reading_from_an_unreachable_s3_is_a_system_fault_naming_the_object(tmp_path):
     import boto3
 
-    from preservation.errors import StorageUnavailable
+    from preservation.core.errors import StorageUnavailable
 
     unreachable = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
     location = S3Location(unreachable, "aips", "aips")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from preservation.errors import PackageRejected, UnsafeArchive
-from preservation.safe_extract import (
+from preservation.core.errors import PackageRejected, UnsafeArchive
+from preservation.core.settings import Limits
+from preservation.tools.safe_extract import (
     SEVEN_ZIP,
     TAR,
     ZIP,
@@ -23,7 +24,6 @@ from preservation.safe_extract import (
     extract,
     list_members,
 )
-from preservation.settings import Limits
 
 LIMITS = Limits()
 TIMEOUT = 60

@@ -3,7 +3,7 @@ names a local file as an external entity never gets that file's content into the
 
 from lxml import etree
 
-from preservation.safe_xml import parse_bytes, parse_file
+from preservation.core.safe_xml import parse_bytes, parse_file
 
 
 def hostile(secret) -> bytes:

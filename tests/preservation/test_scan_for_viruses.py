@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from preservation import premis, scan_for_viruses
-from preservation.errors import PackageRejected, SystemFault, ToolError, VirusFound
-from preservation.settings import load_settings
+from preservation.core import premis
+from preservation.core.errors import PackageRejected, SystemFault, ToolError, VirusFound
+from preservation.core.settings import load_settings
+from preservation.services import scan_for_viruses
 from tests.conftest import EICAR, TEST_MARKER
 
 CLEAN = {"a.txt": b"alpha", "sub/b c.txt": b"bravo charlie", "Caf\u00e9.txt": "caf\u00e9"}
@@ -228,7 +229,7 @@ def test_a_file_above_the_scan_limit_is_recorded_as_not_scanned_never_as_passed(
 def test_a_big_payload_split_over_clamscan_processes_gets_every_files_verdict(
     make_transfer, new_package, run_until, monkeypatch
 ):
-    from preservation import clamav
+    from preservation.tools import clamav
 
     monkeypatch.setattr(clamav, "SPLIT_BYTES", 1)  # split whatever the size
     files = {**CLEAN, "sub/eicar test.com": EICAR, "letter.txt": b"x" * 5000 + TEST_MARKER}

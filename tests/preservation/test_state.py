@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from preservation import premis
-from preservation.package import PackageRef, transfer_name
-from preservation.premis import Event, stable_uuid
-from preservation.state import FileRecord, State
+from preservation.core import premis
+from preservation.core.package import PackageRef, transfer_name
+from preservation.core.premis import Event, stable_uuid
+from preservation.core.state import FileRecord, State
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_a_run_key_always_gives_the_same_package_identity():
 
 def test_registering_a_known_path_keeps_its_uuid_and_facts(state):
     state.add_files([FileRecord("u-1", "objects/a.txt", "objects/a.txt", "original")])
-    state.update_files("sha256 = ?", [("abc", "u-1")])
+    state.record_checksums([("abc", 5, "u-1")])
     state.add_files([FileRecord("u-2", "objects/a.txt", "objects/a.txt", "original")])
     [record] = state.files()
     assert (record.uuid, record.sha256) == ("u-1", "abc")
@@ -117,26 +117,47 @@ def test_removed_files_are_not_listed(state):
             FileRecord("u-2", "objects/b.txt", "objects/b.txt", "original"),
         ]
     )
-    state.update_files("removed = 1", [("u-1",)])
+    state.mark_removed(["u-1"])
     assert [r.uuid for r in state.files()] == ["u-2"]
 
 
 def test_a_failed_transaction_leaves_nothing_behind(state):
     with pytest.raises(RuntimeError), state.transaction() as db:
-        db.execute("INSERT INTO meta(key, value) VALUES ('half', 'done')")
+        db.execute("INSERT INTO meta(key, value) VALUES ('source', 'half')")
         raise RuntimeError("killed half way")
-    assert state.meta("half") is None
-    state.set_meta(whole="done")
-    assert state.meta("whole") == "done"
+    assert state.facts().source == ""
+    state.record_facts(source="done")
+    assert state.facts().source == "done"
 
 
 def test_the_state_survives_closing_and_reopening(tmp_path):
     path = tmp_path / "run.db"
     with State(path) as first:
-        first.set_meta(sip_created="1")
+        first.record_facts(sip_created=True)
         first.record_events([Event("f", premis.INGESTION)])
     with State(path) as second:
-        assert second.meta("sip_created") == "1"
+        assert second.facts().sip_created is True
         assert [e.event_type for e in second.events("f")] == ["ingestion"]
         second.record_events([Event("f", premis.INGESTION)])
         assert _rows(second, "events") == 1
+
+
+def test_package_facts_come_back_with_their_types(state):
+    state.record_facts(
+        external_identifier="PP/1",
+        sip_created=True,
+        chunks=3,
+        dublin_core=[["title", "Letters"]],
+        rename_plan=[["objects/a b", "objects/a_b"]],
+    )
+    facts = state.facts()
+    assert facts.external_identifier == "PP/1" and facts.sip_created is True
+    assert facts.chunks == 3 and facts.dublin_core == [["title", "Letters"]]
+    assert facts.rename_plan == [["objects/a b", "objects/a_b"]]
+    state.record_facts(rename_plan=None)
+    assert state.facts().rename_plan is None
+
+
+def test_a_misspelt_fact_is_refused_by_name(state):
+    with pytest.raises(TypeError, match="external_identifer"):
+        state.record_facts(external_identifer="PP/1")

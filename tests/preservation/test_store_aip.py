@@ -11,15 +11,15 @@ from pathlib import Path
 import bagit
 import pytest
 
-from preservation import compress_aip, store_aip
-from preservation.errors import (
+from preservation.core.errors import (
     BagInvalid,
     PackageRejected,
     StorageConflict,
     StorageUnavailable,
     SystemFault,
 )
-from preservation.storage import LocalLocation, quad_path, verify_bag
+from preservation.services import compress_aip, store_aip
+from preservation.storage.location import LocalLocation, quad_path, verify_bag
 
 FILES = {"a b.txt": "hello", "sub/c.txt": "deep content", "empty": None}
 REPORT_KEYS = {"success", "message", "failures", "timestamp"}
@@ -257,7 +257,7 @@ def test_a_stored_compressed_aip_keeps_its_pointer_when_a_different_one_arrives(
 
 @pytest.mark.parametrize("compression", ["uncompressed", "7z-bzip2"])
 def test_rerunning_store_aip_after_clean_up_verifies_the_stored_aip_again(bagged, compression):
-    from preservation import clean_up
+    from preservation.services import clean_up
 
     bagged.config = dataclasses.replace(bagged.config, compression=compression)
     if compression != "uncompressed":
@@ -276,7 +276,7 @@ def test_rerunning_store_aip_after_clean_up_verifies_the_stored_aip_again(bagged
 
 @pytest.mark.parametrize("compression", ["uncompressed", "7z-bzip2"])
 def test_rerunning_store_aip_after_clean_up_catches_a_damaged_stored_aip(bagged, compression):
-    from preservation import clean_up
+    from preservation.services import clean_up
 
     bagged.config = dataclasses.replace(bagged.config, compression=compression)
     if compression != "uncompressed":
@@ -295,7 +295,7 @@ def test_rerunning_store_aip_after_clean_up_catches_a_damaged_stored_aip(bagged,
 
 
 def test_with_replicas_the_aip_counts_as_stored_once_every_copy_is_verified(bagged, tmp_path, s3):
-    from preservation.s3_storage import S3Location
+    from preservation.storage.s3_storage import S3Location
 
     client, bucket = s3
     main = LocalLocation(tmp_path / "main")
@@ -315,8 +315,8 @@ def test_with_replicas_the_aip_counts_as_stored_once_every_copy_is_verified(bagg
 def test_an_unwritable_replica_means_not_stored_and_the_working_copy_is_kept(bagged, tmp_path, s3):
     import boto3
 
-    from preservation import clean_up
-    from preservation.s3_storage import S3Location
+    from preservation.services import clean_up
+    from preservation.storage.s3_storage import S3Location
 
     main = LocalLocation(tmp_path / "main")
     unreachable = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")

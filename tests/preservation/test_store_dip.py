@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from preservation import store_dip
-from preservation.errors import BagInvalid
-from preservation.storage import quad_path
+from preservation.core.errors import BagInvalid
+from preservation.services import store_dip
+from preservation.storage.location import quad_path
 from tests import media
 from tests.conftest import run_stage
 
@@ -26,7 +26,7 @@ def test_the_dip_holds_access_copies_thumbnails_and_the_mets(stored):
         == package.settings.dip_store / quad_path(package.ref.aip_uuid) / package.ref.aip_name
     )
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    originals = {r.path: r.uuid for r in package.state.files("file_group = 'original'")}
+    originals = {r.path: r.uuid for r in package.state.files(group="original")}
     assert f"objects/{originals['objects/img.png']}-img.jpg" in names
     assert f"objects/{originals['objects/notes.txt']}-notes.txt" in names
     assert f"thumbnails/{originals['objects/img.png']}.jpg" in names
@@ -65,7 +65,7 @@ def test_no_access_copies_and_no_thumbnails_means_no_dip(package_until):
 
 
 def test_a_dip_store_on_s3_holds_the_dip_checked_and_indexed(package_until, s3):
-    from preservation.s3_storage import S3Location
+    from preservation.storage.s3_storage import S3Location
 
     client, bucket = s3
     package = package_until({"img.png": media.image("PNG")}, "store_aip")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from preservation import topology
+from preservation.deploy import topology
 
 REPO = Path(__file__).resolve().parents[2]
 

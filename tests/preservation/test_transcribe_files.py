@@ -2,8 +2,8 @@
 
 import dataclasses
 
-from preservation import mets
-from preservation.safe_xml import parse_file
+from preservation.core.safe_xml import parse_file
+from preservation.metadata import mets
 from tests import media
 from tests.conftest import run_stage
 
@@ -22,8 +22,8 @@ def test_the_text_of_an_image_lands_in_ocr_files_linked_to_its_original(
     package = new_package(source)
     package.config = dataclasses.replace(package.config, transcribe=True)
     run_until(package, source, "generate_aip_mets")
-    [page] = package.state.files("path = 'objects/page.png'")
-    [ocr] = package.state.files("file_group = 'text/ocr'")
+    page = package.state.file_at("objects/page.png")
+    [ocr] = package.state.files(group="text/ocr")
     assert ocr.path == f"objects/metadata/OCRfiles/page-{page.uuid}.txt"
     assert "Hello archive" in (package.sip_data / ocr.path).read_text()
     [event] = [e for e in package.state.events(page.uuid) if e.event_type == "transcription"]

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from preservation.transfer_metadata import RIGHTS_COLUMNS, read_metadata_csv, read_rights_csv
+from preservation.metadata.transfer_metadata import (
+    RIGHTS_COLUMNS,
+    read_metadata_csv,
+    read_rights_csv,
+)
 from tests.conftest import ACCESSION_CSV, CATALOGUED_CSV
 
 # metadata.csv

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from preservation import transfer_monitor
-from preservation.aip_index import FileRecords, Index
-from preservation.transfer_bucket import S3TransferSource
-from preservation.transfer_folder import FolderTransferSource
-from preservation.transfer_monitor import Line, MonitorReport
+from preservation.intake.transfer_bucket import S3TransferSource
+from preservation.intake.transfer_folder import FolderTransferSource
+from preservation.operations import transfer_monitor
+from preservation.operations.transfer_monitor import Line, MonitorReport
+from preservation.storage.aip_index import FileRecords, Index
 
 STORED_ID = "11111111-1111-4111-8111-111111111111"
 FAILED_ID = "22222222-2222-4222-8222-222222222222"

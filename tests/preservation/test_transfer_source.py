@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from preservation import transfer_source
-from preservation.errors import ConfigurationInvalid, StorageUnavailable, TransferInvalid
-from preservation.settings import Limits
-from preservation.transfer_bucket import S3TransferSource
-from preservation.transfer_folder import FolderTransferSource
+from preservation.core.errors import ConfigurationInvalid, StorageUnavailable, TransferInvalid
+from preservation.core.settings import Limits
+from preservation.intake import transfer_source
+from preservation.intake.transfer_bucket import S3TransferSource
+from preservation.intake.transfer_folder import FolderTransferSource
 from tests.conftest import CATALOGUED_CSV
 from tests.media import zip_bytes
 

@@ -4,15 +4,15 @@ import dataclasses
 
 import pytest
 
-from preservation import validate_files
-from preservation.errors import ValidationFailed
+from preservation.core.errors import ValidationFailed
+from preservation.services import validate_files
 from tests import media
 
 
 def events_by_name(package):
     return {
         r.path.removeprefix("objects/"): {e.event_type: e for e in package.state.events(r.uuid)}
-        for r in package.state.files("file_group = 'original'")
+        for r in package.state.files(group="original")
     }
 
 

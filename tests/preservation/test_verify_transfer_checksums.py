@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
-from preservation import premis, verify_transfer_checksums
-from preservation.errors import FixityMismatch, PackageRejected, StepNotApplicable
+from preservation.core import premis
+from preservation.core.errors import FixityMismatch, PackageRejected, StepNotApplicable
+from preservation.services import verify_transfer_checksums
 from tests.conftest import CATALOGUED_CSV
 
 FILES = {"a.txt": b"alpha", "sub/b c.txt": b"bravo charlie", "sub/d.bin": bytes(range(200))}

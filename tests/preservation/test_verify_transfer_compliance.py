@@ -3,12 +3,10 @@ removed and logged, the external identifier, and every problem reported at once.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from preservation import receive_transfer, verify_transfer_compliance
-from preservation.errors import PackageRejected, TransferInvalid
+from preservation.core.errors import PackageRejected, TransferInvalid
+from preservation.services import receive_transfer, verify_transfer_compliance
 from tests.conftest import ACCESSION_CSV, CATALOGUED_CSV
 
 RIGHTS_CSV = (
@@ -51,10 +49,10 @@ def test_a_catalogued_transfer_passes_with_its_dc_identifier_as_external_identif
     assert result.kind == "catalogued"
     assert result.external_identifier == "PP/MDM/A/3/1a"
     assert (result.removed_files, result.rights_statements) == (0, 0)
-    assert package.state.meta("external_identifier") == "PP/MDM/A/3/1a"
-    assert package.state.meta("catalogue_identifier") == "PP/MDM/A/3/1a"
-    assert package.state.meta("package_kind") == "catalogued"
-    assert json.loads(package.state.meta("dublin_core")) == [
+    assert package.state.facts().external_identifier == "PP/MDM/A/3/1a"
+    assert package.state.facts().catalogue_identifier == "PP/MDM/A/3/1a"
+    assert package.state.facts().package_kind == "catalogued"
+    assert package.state.facts().dublin_core == [
         ["identifier", "PP/MDM/A/3/1a"],
         ["title", "Papers"],
     ]
@@ -66,10 +64,10 @@ def test_an_accession_passes_with_its_accession_number_as_external_identifier(re
     )
     result = verify_transfer_compliance.run(package)
     assert (result.kind, result.external_identifier) == ("accession", "2314_2")
-    assert package.state.meta("external_identifier") == "2314_2"
-    assert package.state.meta("accession_number") == "2314_2"
-    assert package.state.meta("collection_reference") == "SA/TIH"
-    assert package.state.meta("catalogue_identifier") == ""
+    assert package.state.facts().external_identifier == "2314_2"
+    assert package.state.facts().accession_number == "2314_2"
+    assert package.state.facts().collection_reference == "SA/TIH"
+    assert package.state.facts().catalogue_identifier == ""
 
 
 def test_valid_rights_statements_are_kept_for_the_mets(received):
@@ -78,7 +76,7 @@ def test_valid_rights_statements_are_kept_for_the_mets(received):
     )
     result = verify_transfer_compliance.run(package)
     assert result.rights_statements == 2
-    rights = json.loads(package.state.meta("rights"))
+    rights = package.state.facts().rights
     assert [(r["file"], r["basis"], r["grant_act"]) for r in rights] == [
         ("objects/a.txt", "copyright", "disseminate"),
         ("objects/a.txt", "donor", "publish"),
@@ -309,4 +307,4 @@ def test_every_problem_is_reported_in_one_error(received):
     for fragment in expected:
         assert fragment in text
         assert sum(fragment in d for d in error.details) == 1
-    assert package.state.meta("external_identifier") is None
+    assert package.state.facts().external_identifier == ""

@@ -1,5 +1,5 @@
 """The production topology as native processes, started as a platform engineer would
-without Docker: ``preservation cluster up`` (:mod:`preservation.cluster`, the components
+without Docker: ``preservation cluster up`` (:mod:`preservation.deploy.cluster`, the components
 of ``docker-compose.yaml``) on the machine's PostgreSQL and Redis, with the Celery
 executor, two Celery workers, the api-server, scheduler, dag-processor and triggerer, and
 S3 (moto's server, reached through the Airflow connection and a fault proxy that passes
@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from preservation import cluster as native_cluster
+from preservation.deploy import cluster as native_cluster
 from tests.conftest import sns_subscription
 from tests.s3_faults import FaultProxy
 
@@ -42,7 +42,7 @@ FINISHED = ("success", "failed")
 
 @dataclass
 class SystemCluster:
-    """Test helpers around a running native cluster (:class:`preservation.cluster.Cluster`)."""
+    """Test helpers around a running native cluster (``preservation.deploy.cluster.Cluster``)."""
 
     native: native_cluster.Cluster
     sns: object  # reads what SNS published (tests.conftest.sns_subscription)
@@ -93,12 +93,12 @@ class SystemCluster:
 
     def drop_box(self):
         """The transfer bucket as the watcher sees it."""
-        from preservation.transfer_bucket import S3TransferSource
+        from preservation.intake.transfer_bucket import S3TransferSource
 
         return S3TransferSource(self.s3(), self.bucket)
 
     def aip_location(self):
-        from preservation.s3_storage import S3Location
+        from preservation.storage.s3_storage import S3Location
 
         return S3Location(self.s3(), self.aip_bucket, "aips")
 

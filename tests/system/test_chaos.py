@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from preservation import pipeline
-from preservation.settings import load_settings
+from preservation.core.settings import load_settings
 from tests import media
 from tests.media import zip_bytes
 from tests.system.conftest import REPO

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from preservation.settings import load_settings
+from preservation.core.settings import load_settings
 from tests import media
 from tests.browser import api_token
 from tests.system.conftest import upload_package

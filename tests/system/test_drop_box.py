@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from preservation.transfer_source import FEEDBACK
+from preservation.intake.transfer_source import FEEDBACK
 from tests.media import zip_bytes
 from tests.system.conftest import FINISHED
 

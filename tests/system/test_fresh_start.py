@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from preservation.cluster import free_port
+from preservation.deploy.cluster import free_port
 from tests.browser import api_token, chromium, log_in, shoot
 from tests.system.conftest import REPO
 

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from preservation.topology import s3_client_config
+from preservation.deploy.topology import s3_client_config
 from tests import media
 from tests.s3_faults import KINDS, Rule
 from tests.system.conftest import FINISHED, upload_package

@@ -1,0 +1,155 @@
+"""Run transfer_ingest for one transfer, in this process, and write the outcome as JSON.
+
+Started by ``preservation ingest`` with the embedded environment (see
+``preservation.deploy.embedded``); uses ``dag.test``, which runs every task in-process through
+Airflow's in-process Execution API on the metadata database, with no scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+DAG_ID = "transfer_ingest"
+
+
+def _worst(a: str | None, b: str | None) -> str | None:
+    rank = {"failed": 3, "upstream_failed": 2, "skipped": 0, "success": 1}
+    return max(a, b, key=lambda s: rank.get(s or "", 2.5))
+
+
+def outcome(dag, run_id: str, transfer: str) -> dict:
+    """Read the finished run's task states and XComs into the CLI's JSON object."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from preservation.core.package import PackageRef
+
+    ref = PackageRef.for_run(transfer, f"{DAG_ID}/{run_id}")
+    with create_session() as session:
+        states: dict[str, str | None] = {}
+        for ti in session.scalars(select(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id)):
+            # A mapped stage has one instance per chunk: it is as bad as its worst one.
+            states[ti.task_id] = _worst(states.get(ti.task_id, "skipped"), ti.state)
+        xcoms = {
+            (x.task_id, x.key): x.value
+            for x in session.scalars(select(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id))
+        }
+    stored = xcoms.get(("store_aip", "return_value")) or {}
+    compliance = xcoms.get(("verify_transfer_compliance", "return_value")) or {}
+    result = {
+        "status": "stored" if states.get("store_aip") == "success" else "failed",
+        "aip_uuid": ref.aip_uuid,
+        "aip_path": stored.get("aip_path"),
+        "external_identifier": compliance.get("external_identifier"),
+        "dag_id": DAG_ID,
+        "run_id": run_id,
+    }
+    if result["status"] != "stored":
+        order = [t.task_id for t in dag.topological_sort()]
+        failed = next((t for t in order if states.get(t) == "failed"), None) or next(
+            (t for t in order if states.get(t) not in ("success", "skipped")), None
+        )
+        result["failed_task"] = failed
+        result["reason"] = xcoms.get((failed, "failure_reason")) or (
+            f"task {failed} ended {states.get(failed)}"
+        )
+    elif states.get("clean_up") != "success":
+        result["warning"] = "the AIP is stored but the working copies were not cleaned up"
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--transfer", required=True)
+    parser.add_argument("--processing-config", default="default")
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args()
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if bag.import_errors or DAG_ID not in bag.dags:
+        Path(args.result).write_text(
+            json.dumps(
+                {
+                    "status": "failed",
+                    "dag_id": DAG_ID,
+                    "failed_task": None,
+                    "reason": f"the DAG could not be loaded: {bag.import_errors}",
+                }
+            )
+        )
+        return
+    dag = bag.get_dag(DAG_ID)
+    with _readable_run(args.transfer, args.processing_config):
+        run = dag.test(
+            run_conf={
+                "transfer": args.transfer,
+                "processing_config": args.processing_config,
+                "user": getpass.getuser(),
+            }
+        )
+    Path(args.result).write_text(json.dumps(outcome(dag, run.run_id, args.transfer)))
+
+
+@contextmanager
+def _readable_run(transfer: str, config: str) -> Iterator[None]:
+    """Name the run after its package and give it its note, as the watcher's runs are.
+
+    ``dag.test`` (Airflow's in-process runner) names its runs ``manual__<time>`` and takes
+    neither a run id nor a note; it asks ``DagRun.generate_run_id`` for the name and
+    ``get_or_create_dagrun`` for the run, so those two are given ours while it starts."""
+    from airflow.models import dagrun
+
+    from preservation.core.package import run_id_for, run_note
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    run_id = run_id_for(transfer, "ingest", stamp)
+    note = run_note(transfer, config, _identifier(transfer))
+    make_run = dagrun.get_or_create_dagrun
+    name_run = dagrun.DagRun.generate_run_id
+
+    def with_note(*args, **kwargs):
+        run = make_run(*args, **kwargs)
+        run.note = note
+        return run
+
+    dagrun.get_or_create_dagrun = with_note
+    dagrun.DagRun.generate_run_id = staticmethod(lambda **_: run_id)
+    try:
+        yield
+    finally:
+        dagrun.get_or_create_dagrun = make_run
+        dagrun.DagRun.generate_run_id = name_run
+
+
+def _identifier(transfer: str) -> str:
+    """The package's identifier for its note, read from its metadata.csv as pre-flight
+    reads it ("" when it cannot be read: Verify transfer compliance will say why)."""
+    from preservation.core.settings import load_settings
+    from preservation.intake import preflight
+
+    path = Path(transfer.removeprefix("file://"))
+    settings = load_settings()
+    if path.is_file():
+        return preflight.check(path, "any", settings.limits, settings.tool_timeout).identifier
+    csv = path / "metadata" / "metadata.csv"
+    if path.is_dir() and csv.is_file():
+        from preservation.metadata.transfer_metadata import read_metadata_csv
+
+        info = read_metadata_csv(csv, "any", [])
+        return info.identifier if info else ""
+    return ""
+
+
+if __name__ == "__main__":
+    main()

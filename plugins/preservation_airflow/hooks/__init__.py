@@ -1,0 +1,3 @@
+"""Clients built from Airflow connections at execute time: storage and drop boxes (S3 or
+local), Slack.
+"""

@@ -1,0 +1,1 @@
+"""Airflow notifiers: the Slack alerts sent when a transfer or the watcher fails."""

@@ -1,0 +1,58 @@
+"""What a person wants to know about a package at a glance, once its METS is written: its
+formats, its PREMIS events, its validation failures and its normalization outcomes.
+
+Small by design (it travels as the Generate AIP METS task's result, shown by the packages
+page): counts, and at most :data:`SAMPLE` named failures of each kind, never a list of
+every file.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+from preservation.core import premis
+from preservation.core.state import FileRecord
+
+SAMPLE = 20
+MOST_FORMATS = 100
+#: Normalize's report, one row per original and purpose (in the transfer's logs).
+NORMALIZATION_REPORT = "normalizationReport.csv"
+
+
+def summarize(
+    records: list[FileRecord], events: dict[str, list], normalization_report: Path
+) -> dict:
+    """The summary of a package whose state holds ``records`` and ``events``."""
+    originals = [r for r in records if r.file_group == "original"]
+    formats = Counter((r.puid or "UNKNOWN", r.format_name or "Unknown") for r in originals)
+    by_uuid = {r.uuid: r for r in records}
+    counts: Counter = Counter()
+    invalid = []
+    for subject, subject_events in events.items():
+        for event in subject_events:
+            counts[event.event_type] += 1
+            if event.event_type == premis.VALIDATION and event.outcome == "fail":
+                record = by_uuid.get(subject)
+                invalid.append(f"{record.path if record else subject}: {event.outcome_note}")
+    outcomes: Counter = Counter()
+    failed = []
+    if normalization_report.is_file():
+        with open(normalization_report, newline="", encoding="utf-8") as report:
+            for row in csv.DictReader(report):
+                outcomes[f"{row['purpose']}: {row['outcome']}"] += 1
+                if row["outcome"] == "failed":
+                    failed.append(f"{row['path']} ({row['purpose']}): {row['message'][:300]}")
+    return {
+        "files": len(originals),
+        "bytes": sum(r.size or 0 for r in originals),
+        "formats": [
+            [puid, name, count] for (puid, name), count in formats.most_common(MOST_FORMATS)
+        ],
+        "event_counts": dict(sorted(counts.items())),
+        "validation_failures": len(invalid),
+        "validation_failures_sample": sorted(invalid)[:SAMPLE],
+        "normalization": dict(sorted(outcomes.items())),
+        "normalization_failures_sample": sorted(failed)[:SAMPLE],
+    }
