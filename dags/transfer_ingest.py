@@ -36,6 +36,7 @@ from preservation_airflow import dag_defaults
 from preservation_airflow.auth.access import START_DAG
 from preservation_airflow.hooks.slack import STORED_AIPS
 from preservation_airflow.notifications.alerts import TransferFailedNotifier
+from preservation_airflow.operators.decisions import DecisionOperator
 from preservation_airflow.operators.micro_service import (
     MicroServiceOperator,
     PlanFileChunksOperator,
@@ -75,6 +76,13 @@ def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
     params={
         "transfer": Param("", type="string", description="Path or URL of a .zip or folder"),
         "processing_config": Param("default", enum=processing_config.available()),
+        "decision_timeout_minutes": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="How long a decision the configuration asks waits for an answer "
+            "(default: the configuration's decision_timeout_minutes)",
+        ),
     },
     default_args={
         **dag_defaults.retry_args("PRESERVATION_TASK_RETRIES", "2", backoff=True),
@@ -95,6 +103,13 @@ def transfer_ingest():
     assets = {"stored_aips": STORED_AIPS}  # Store AIP's: each stored AIP (and SNS)
     tasks = []
     for row in pipeline.STAGES:
+        if row.decision:
+            tasks.append(
+                DecisionOperator(
+                    task_id=row.service, task_display_name=row.name, decision=row.decision
+                )
+            )
+            continue
         if row.per_file and chunks not in tasks:
             tasks.append(chunks)  # before the first per-file stage: how to split its files
         if row.per_file:

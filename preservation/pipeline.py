@@ -1,7 +1,9 @@
-"""The stage table: Archivematica's micro-services from transfer to stored AIP, in order.
+"""The stage table: Archivematica's micro-services from transfer to stored AIP, in order,
+with its three decision points among them.
 
-One row per stage: its module under ``preservation/services/`` (verb_object, with ``NAME`` and
-``run``), the micro-service's name as Archivematica spells it (the task's display name
+One row per stage: a micro-service's module under ``preservation/services/``
+(verb_object, with ``NAME`` and ``run``), or a decision point (``decision``: its
+processing configuration setting), the name as Archivematica spells it (the task's display name
 in the Airflow UI), whether it works per file (mapped over chunks of files in the DAG,
 on the heavy queue), which half of the workflow it belongs to, the Airflow assets it
 updates, and what its ``run`` takes besides the package (``needs``, by parameter name:
@@ -24,6 +26,9 @@ class Stage:
     per_file: bool = False
     outlets: tuple[str, ...] = ()  # asset names (preservation_airflow.hooks.slack's)
     needs: tuple[str, ...] = ()
+    #: A decision point, not a micro-service: its processing configuration setting
+    #: (preset, or "ask" a person: preservation.shared.decisions).
+    decision: str = ""
 
     @property
     def module(self) -> str:
@@ -32,7 +37,7 @@ class Stage:
 
 
 STAGES = (
-    Stage("receive_transfer", "Receive transfer", "transfer", needs=("source",)),
+    Stage("receive_transfer", "Receive transfer", "transfer", needs=("source", "location")),
     Stage("verify_transfer_compliance", "Verify transfer compliance", "transfer"),
     Stage("assign_file_uuids", "Assign file UUIDs and checksums", "transfer"),
     Stage("verify_transfer_checksums", "Verify transfer checksums", "transfer"),
@@ -42,13 +47,18 @@ STAGES = (
     Stage("extract_packages", "Extract packages", "transfer"),
     Stage("characterize_files", "Characterize and extract metadata", "transfer", True),
     Stage("validate_files", "Validation", "transfer", True),
+    Stage("approve_transfer", "Approve transfer", "transfer", decision="approve_transfer"),
     Stage("create_sip", "Create SIP", "ingest"),
+    Stage(
+        "choose_normalization", "Choose normalization", "ingest", decision="choose_normalization"
+    ),
     Stage("normalize_files", "Normalize", "ingest", True),
     Stage("transcribe_files", "Transcribe SIP contents", "ingest", True),
     Stage("generate_aip_mets", "Generate AIP METS", "ingest"),
     Stage("add_readme", "Add README.html", "ingest"),
     Stage("prepare_aip", "Prepare AIP", "ingest"),
     Stage("compress_aip", "Compress AIP", "ingest"),
+    Stage("review_aip", "Review AIP", "ingest", decision="review_aip"),
     Stage(
         "store_aip",
         "Store AIP",
@@ -60,7 +70,9 @@ STAGES = (
     Stage("clean_up", "Clean up", "ingest", needs=("location", "replicas", "drop_box")),
 )
 
-TRANSFER_INGEST = tuple(s.service for s in STAGES)
+#: The micro-services, in order (the decision points left out).
+TRANSFER_INGEST = tuple(s.service for s in STAGES if not s.decision)
+DECISIONS = tuple(s.service for s in STAGES if s.decision)
 #: Per-file stages: in the DAG they are mapped over chunks of files (preservation.core.chunks).
 PER_FILE = tuple(s.service for s in STAGES if s.per_file)
 #: The stages from Store AIP on: they run (and are cleared) after the AIP is stored; the

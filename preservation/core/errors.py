@@ -129,6 +129,16 @@ class ValidationFailed(PackageRejected):
     )
 
 
+class DeletionRefused(PackageRejected):
+    """A request to delete an AIP that cannot go ahead as asked: no such stored AIP, a
+    reason too short or too long, or approved by the person who asked."""
+
+    advice = (
+        "Ask again as the message says: name a stored AIP and why it goes (10 to 500 "
+        "characters); another person approves it."
+    )
+
+
 class StepNotApplicable(Exception):
     """Not an error: the step has nothing to do for this package or configuration.
 

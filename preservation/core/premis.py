@@ -23,6 +23,7 @@ VALIDATION = "validation"
 NORMALIZATION = "normalization"
 CREATION = "creation"
 TRANSCRIPTION = "transcription"
+DELETION = "deletion"
 
 #: Namespace for the deterministic identifiers of this system (events, runs). A retried
 #: task computes the same identifier for the same event, so it replaces, never duplicates.

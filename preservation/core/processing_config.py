@@ -15,6 +15,14 @@ from preservation.core.errors import TransferInvalid
 PACKAGE_KINDS = ("any", "catalogued", "accession")
 COMPRESSIONS = ("uncompressed", "tar", "tar.gz", "7z-bzip2", "7z-lzma")
 NORMALIZATIONS = ("preservation_and_access", "preservation", "access", "none")
+#: Archivematica's decision points: each a preset (unattended) or "ask" (a person answers
+#: in Airflow's Required Actions). Older configurations without them run unattended.
+DECISIONS = {
+    "approve_transfer": ("approve", "ask"),
+    "choose_normalization": ("preset", "ask"),
+    "review_aip": ("approve", "ask"),
+}
+OPTIONAL = {**{k: v[0] for k, v in DECISIONS.items()}, "decision_timeout_minutes": 1440}
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,15 @@ class ProcessingConfig:
     normalize: str
     thumbnails: bool
     transcribe: bool
+    approve_transfer: str = "approve"
+    choose_normalization: str = "preset"
+    review_aip: str = "approve"
+    #: How long an asked decision waits before the configuration's own answer is taken.
+    decision_timeout_minutes: int = 1440
+
+    def asks(self, decision: str) -> bool:
+        """Whether the decision point ``decision`` waits for a person's answer."""
+        return getattr(self, decision) == "ask"
 
     @property
     def normalize_for_preservation(self) -> bool:
@@ -62,7 +79,7 @@ def load(name: str) -> ProcessingConfig:
     path = resources.files("preservation.core") / "processing_configs" / f"{name}.toml"
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     expected = {f.name for f in fields(ProcessingConfig)} - {"name"}
-    problems = [f"missing setting {k!r}" for k in sorted(expected - data.keys())]
+    problems = [f"missing setting {k!r}" for k in sorted(expected - data.keys() - OPTIONAL.keys())]
     problems += [f"unknown setting {k!r}" for k in sorted(data.keys() - expected)]
     if data.get("package_kind") not in PACKAGE_KINDS:
         problems.append(f"package_kind must be one of {PACKAGE_KINDS}")
@@ -70,6 +87,12 @@ def load(name: str) -> ProcessingConfig:
         problems.append(f"compression must be one of {COMPRESSIONS}")
     if data.get("normalize") not in NORMALIZATIONS:
         problems.append(f"normalize must be one of {NORMALIZATIONS}")
+    for decision, modes in DECISIONS.items():
+        if data.get(decision, modes[0]) not in modes:
+            problems.append(f"{decision} must be one of {modes}")
+    timeout = data.get("decision_timeout_minutes", 1)
+    if not isinstance(timeout, int) or timeout < 1:
+        problems.append("decision_timeout_minutes must be a whole number of minutes, 1 or more")
     if problems:
         raise TransferInvalid(f"Processing configuration {name!r} is not valid", problems)
     return ProcessingConfig(name=name, **data)

@@ -103,9 +103,13 @@ class PackageFacts:
     external_identifier: str = ""
     #: metadata.csv's Dublin Core: [element, value] pairs (``title``, ``creator``, …)
     dublin_core: list[list[str]] = field(default_factory=list)
+    #: metadata.csv's other columns (collection_reference, accession_number): [column, value]
+    other_metadata: list[list[str]] = field(default_factory=list)
     rights: list[dict] = field(default_factory=list)
     # Change filenames: the renames still to make, [original, new] (None: none pending)
     rename_plan: list[list[str]] | None = None
+    # Choose normalization, when a person chose (else the configuration's ``normalize``)
+    normalization: str = ""
     # Create SIP
     sip_created: bool = False
     # the per-file stages' chunks, decided once (0: not yet)

@@ -59,6 +59,23 @@ def ensure_database(env: dict[str, str], log) -> None:
 
 
 def ingest(args: argparse.Namespace) -> int:
+    from preservation.core import processing_config
+    from preservation.core.errors import TransferInvalid
+
+    try:
+        config = processing_config.load(args.processing_config)
+    except TransferInvalid as error:
+        print(error, file=sys.stderr)
+        return 2
+    asked = [d for d in processing_config.DECISIONS if config.asks(d)]
+    if asked:
+        print(
+            f"Processing configuration {config.name!r} asks a person ({', '.join(asked)}), "
+            "and `preservation ingest` runs where nobody can answer: start the run on a "
+            "deployment (make run, or a cluster) and answer in Required Actions.",
+            file=sys.stderr,
+        )
+        return 2
     settings = load_settings()
     env = airflow_environment(settings)
     logs = settings.home / "logs"
@@ -329,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("reference", help="AIP UUID, or identifier (newest version)")
     fetch.add_argument("--version", type=int, help="this version of the identifier")
     fetch.add_argument("-o", "--output", required=True, help="folder to fetch into")
+    fetch.add_argument("--user", help="who fetches it, for the audit trail (default: you)")
+    trail = aip_actions.add_parser(
+        "audit", help="the audit trail: who ingested, decided, deleted, fetched what, and why"
+    )
+    trail.add_argument("reference", nargs="?", help="one AIP: its UUID or identifier")
+    trail.add_argument("--json", action="store_true", help="print JSON entries")
     nodes = commands.add_parser(
         "cluster",
         help="the distributed deployment (Celery, PostgreSQL, Redis, S3) as native processes",

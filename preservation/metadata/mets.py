@@ -10,6 +10,7 @@ empty directories). The document is built with lxml in one pass over the state.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,14 +187,31 @@ def _dmd_sections(mets, package: Package, scope: MetsScope) -> list[str]:
     _sub(ident, P("objectIdentifierValue"), scope.object_uuid)
     _sub(entity, P("originalName"), scope.original_name)
     ids = ["dmdSec_1"]
-    dublin_core = package.state.facts().dublin_core
-    if dublin_core:
-        xml = _wrap(mets, "dmdSec", "dmdSec_2", "DC")
+    facts = package.state.facts()
+    if facts.dublin_core:
+        section = f"dmdSec_{len(ids) + 1}"
+        xml = _wrap(mets, "dmdSec", section, "DC")
         container = _sub(xml, f"{{{DCTERMS_NS}}}dublincore")
-        for element, value in dublin_core:
+        for element, value in facts.dublin_core:
             _sub(container, f"{{{DC_NS}}}{element}", value)
-        ids.append("dmdSec_2")
+        ids.append(section)
+    if facts.other_metadata:
+        # As Archivematica writes metadata.csv's columns that are not Dublin Core: one
+        # element per column, named as the column, in a dmdSec of type OTHER (CUSTOM).
+        section = f"dmdSec_{len(ids) + 1}"
+        xml = _wrap(mets, "dmdSec", section, "OTHER")
+        xml.getparent().set("OTHERMDTYPE", "CUSTOM")
+        for column, value in facts.other_metadata:
+            _sub(xml, _element_name(column), value)
+        ids.append(section)
     return ids
+
+
+def _element_name(column: str) -> str:
+    """An XML element name for a metadata.csv column (columns are checked on arrival,
+    so this only guards what an XML name cannot hold)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", column)
+    return name if re.match(r"[A-Za-z_]", name) else f"_{name}"
 
 
 def _amd_section(

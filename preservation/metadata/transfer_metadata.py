@@ -162,6 +162,9 @@ class TransferMetadata:
     accession_number: str = ""
     collection_reference: str = ""
     dublin_core: list[tuple[str, str]] = field(default_factory=list)
+    #: The columns that are not Dublin Core (an accession's collection_reference and
+    #: accession_number), as (column, value): Archivematica's "OTHER" dmdSec in the METS.
+    other: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def identifier(self) -> str:
@@ -244,6 +247,11 @@ def read_metadata_csv(
         accession_number=values.get("accession_number", ""),
         collection_reference=values.get("collection_reference", ""),
         dublin_core=[(h[3:], values[h]) for h in header if h.startswith("dc.") and values[h]],
+        other=[
+            (h, values[h])
+            for h in header
+            if h != "filename" and not h.startswith("dc.") and values[h]
+        ],
     )
 
 

@@ -1,36 +1,77 @@
-"""Find and fetch stored AIPs: ``preservation aip list`` and ``preservation aip get``.
+"""Find and fetch stored AIPs, and read their audit trail: ``preservation aip list``,
+``preservation aip get`` and ``preservation aip audit``.
 
 Works on any AIP location (local folder or S3) through its index: AIPs are found by UUID
 or by identifier (the newest version, or ``--version N``), and a fetched AIP is checked
 on arrival (the package's sha256 from its pointer file, or every checksum of a bag), so
-what lands in the output folder is known to be what was stored.
+what lands in the output folder is known to be what was stored. Each fetch is an entry
+("downloaded", by whom) in the audit trail.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import tempfile
+import uuid
 from pathlib import Path
 
 from preservation.core.errors import FixityMismatch, NotStored
 from preservation.shared.aip_package import recorded_sha256
-from preservation.storage.aip_index import Stored
+from preservation.storage.aip_index import AuditEntry
 from preservation.storage.location import Location, verify_bag
 from preservation.tools.process import file_digest
 
-COLUMNS = ("identifier", "version", "aip_uuid", "space", "stored_at", "key")
+COLUMNS = ("identifier", "version", "aip_uuid", "space", "stored_at", "status")
+AUDIT_COLUMNS = ("at", "action", "user", "identifier", "aip_uuid", "reason", "detail")
 
 
-def list_aips(location: Location, identifier: str | None = None) -> list[Stored]:
-    """Stored AIPs, newest first: every one, or the versions of ``identifier``."""
-    return location.index.versions(identifier) if identifier else location.index.all()
+def list_aips(location: Location, identifier: str | None = None) -> list[dict]:
+    """Stored AIPs, newest first: every one, or the versions of ``identifier``; a deleted
+    one with ``status`` "deleted" and its tombstone (who asked, who approved, when, why)."""
+    index = location.index
+    records = (
+        index.versions(identifier, include_deleted=True)
+        if identifier
+        else index.all(include_deleted=True)
+    )
+    gone = index.deleted_uuids()
+    listed = []
+    for record in records:
+        if record.aip_uuid in gone:
+            tombstone = index.tombstone(record.aip_uuid)
+            listed.append(
+                {
+                    **record.as_dict(),
+                    "status": f"deleted {tombstone.deleted_at} by {tombstone.approved_by} "
+                    f"(asked by {tombstone.requested_by}): {tombstone.reason}",
+                    "deleted": {k: v for k, v in tombstone.as_dict().items() if k != "record"},
+                }
+            )
+        else:
+            listed.append({**record.as_dict(), "status": "stored"})
+    return listed
 
 
-def get(location: Location, reference: str, output: Path, version: int | None = None) -> Path:
+def get(
+    location: Location,
+    reference: str,
+    output: Path,
+    version: int | None = None,
+    user: str = "",
+) -> Path:
     """Fetch the AIP ``reference`` (a UUID or an identifier) into ``output`` and check it;
-    returns the local copy (its pointer file, if any, beside it)."""
+    returns the local copy (its pointer file, if any, beside it). ``user`` fetched it."""
     record = location.index.resolve(reference, version)
     if record is None:
+        gone = location.index.resolve(reference, version, include_deleted=True)
+        tombstone = location.index.tombstone(gone.aip_uuid) if gone else None
+        if tombstone:
+            raise NotStored(
+                f"AIP {gone.aip_uuid} ({gone.identifier}, version {gone.version}) was deleted "
+                f"on {tombstone.deleted_at} by {tombstone.approved_by} (asked by "
+                f"{tombstone.requested_by}): {tombstone.reason}"
+            )
         wanted = f"version {version} of {reference!r}" if version else repr(reference)
         raise NotStored(
             f"No stored AIP is {wanted} in {location.description}; "
@@ -56,7 +97,28 @@ def get(location: Location, reference: str, output: Path, version: int | None = 
         local.rename(target)  # complete and checked: only now in the output folder
     if pointer:
         (output / f"pointer.{record.aip_uuid}.xml").write_bytes(pointer)
+    location.index.audit(
+        AuditEntry(
+            str(uuid.uuid4()),  # every fetch is an entry of its own
+            "downloaded",
+            user or getpass.getuser(),
+            record.aip_uuid,
+            identifier=record.identifier,
+            detail=f"version {record.version} to {target}",
+        )
+    )
     return target
+
+
+def audit_trail(location: Location, reference: str | None = None) -> list[AuditEntry]:
+    """The audit trail, oldest first: of the AIP ``reference`` (a UUID, or every version
+    of an identifier), or of every AIP."""
+    if not reference:
+        return location.index.audit_trail()
+    versions = location.index.versions(reference, include_deleted=True)
+    uuids = [v.aip_uuid for v in versions] or [reference]
+    entries = [e for aip_uuid in uuids for e in location.index.audit_trail(aip_uuid)]
+    return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
 
 def command(location: Location, action: str, **options) -> tuple[int, str]:
@@ -65,17 +127,30 @@ def command(location: Location, action: str, **options) -> tuple[int, str]:
         if action == "list":
             records = list_aips(location, options.get("identifier"))
             if options.get("json"):
-                return 0, json.dumps([r.as_dict() for r in records], indent=2)
-            return 0, f"{_table(records)}\n{len(records)} AIP(s) in {location.description}"
-        path = get(location, options["reference"], Path(options["output"]), options.get("version"))
+                return 0, json.dumps(records, indent=2)
+            table = _table(records, COLUMNS)
+            return 0, f"{table}\n{len(records)} AIP(s) in {location.description}"
+        if action == "audit":
+            entries = audit_trail(location, options.get("reference"))
+            if options.get("json"):
+                return 0, json.dumps([e.as_dict() for e in entries], indent=2)
+            table = _table([e.as_dict() for e in entries], AUDIT_COLUMNS)
+            return 0, f"{table}\n{len(entries)} entries in {location.description}"
+        path = get(
+            location,
+            options["reference"],
+            Path(options["output"]),
+            options.get("version"),
+            options.get("user", ""),
+        )
         return 0, f"Fetched {path} (checked: intact)"
     except (NotStored, FixityMismatch) as exc:
         return 1, str(exc)
 
 
-def _table(records: list[Stored]) -> str:
-    rows = [COLUMNS, *[tuple(str(getattr(r, c)) for c in COLUMNS) for r in records]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+def _table(records: list[dict], columns: tuple[str, ...]) -> str:
+    rows = [columns, *[tuple(str(r[c]) for c in columns) for r in records]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
     )

@@ -19,6 +19,7 @@ and the other files go on. Every decision is one row of ``logs/normalizationRepo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import shutil
@@ -72,7 +73,11 @@ class Outcome:
 
 
 def run(package: Package, chunk: int | None = None) -> NormalizeResult:
-    """Normalize the originals (of one chunk); ``normalization`` and ``creation`` events."""
+    """Normalize the originals (of one chunk); ``normalization`` and ``creation`` events.
+    What a person chose at Choose normalization replaces the configuration's ``normalize``."""
+    chosen = package.state.facts().normalization
+    if chosen:
+        package.config = dataclasses.replace(package.config, normalize=chosen)
     config = package.config
     if config.normalize == "none" and not config.thumbnails:
         raise StepNotApplicable(

@@ -22,7 +22,10 @@ from preservation.core.disk_space import disk_full_is_a_fault, require_space, tr
 from preservation.core.errors import StorageUnavailable, TransferInvalid, UnsafeArchive
 from preservation.core.names import byte_length, escape
 from preservation.core.package import Package
-from preservation.core.premis import now
+from preservation.core.premis import now, stable_uuid
+from preservation.storage.aip_index import AuditEntry
+from preservation.storage.location import Location
+from preservation.storage.locations import default_aip_location as default_location
 from preservation.tools.safe_extract import (
     MAX_PATH_BYTES,
     ZIP,
@@ -46,10 +49,20 @@ class ReceiveResult:
     bytes: int
 
 
-def run(package: Package, source: str) -> ReceiveResult:
+def run(package: Package, source: str, location: Location | None = None) -> ReceiveResult:
     """Copy ``source`` (a local .zip or folder, ``file://`` or ``http(s)://`` URL) into the
     processing directory and unpack it. Records no PREMIS event (``ingestion`` comes with
-    the file UUIDs)."""
+    the file UUIDs); the audit trail of the AIP ``location`` gets "ingest started"."""
+    (location or default_location(package)).index.audit(
+        AuditEntry(
+            stable_uuid("ingest started", package.ref.aip_uuid),
+            "ingest started",
+            package.started_by,
+            package.ref.aip_uuid,
+            detail=f"transfer {package.ref.name} ({package.ref.transfer_uuid}), processing "
+            f"configuration {package.config.name}",
+        )
+    )
     target = package.transfer_dir
     staging = target.with_name(f".{target.name}.receiving")
     for stale in (staging, target, package.state_path):

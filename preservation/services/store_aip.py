@@ -13,10 +13,11 @@ from pathlib import Path
 
 from preservation import SOFTWARE_ID
 from preservation.core import premis
-from preservation.core.errors import BagInvalid, FixityMismatch
+from preservation.core.errors import BagInvalid, FixityMismatch, StorageConflict
 from preservation.core.package import Package
-from preservation.core.premis import Event
+from preservation.core.premis import Event, stable_uuid
 from preservation.shared import aip_package
+from preservation.storage.aip_index import AuditEntry
 from preservation.storage.location import FixityReport, Location, verify_bag
 from preservation.storage.locations import default_aip_location as default_location
 from preservation.tools.process import file_digest
@@ -47,6 +48,12 @@ def run(
     copy is read back and checked, and the working copies are not needed for that.
     """
     location = location or default_location(package)
+    buried = location.index.tombstone(package.ref.aip_uuid)
+    if buried:
+        raise StorageConflict(
+            f"AIP {package.ref.aip_uuid} was deleted on {buried.deleted_at}; the UUID of a "
+            "deleted AIP is never used again"
+        )
     copies = [(loc, *_store_in(package, loc)) for loc in [location, *replicas]]
     failed = [(loc, report) for loc, _, _, report in copies if not report.success]
     if failed:
@@ -62,6 +69,16 @@ def run(
             loc.register(
                 package.ref.aip_uuid, stored, identifier, package.ref.transfer_uuid, sha256
             )
+        location.index.audit(
+            AuditEntry(
+                stable_uuid("stored", package.ref.aip_uuid),
+                "stored",
+                package.started_by,
+                package.ref.aip_uuid,
+                identifier=identifier,
+                detail=", ".join(loc.description for loc, *_ in copies),
+            )
+        )
     _, stored, _, report = copies[0]
     return StoreResult(
         package.ref.aip_uuid,

@@ -80,6 +80,7 @@ def run(package: Package) -> ComplianceResult:
         collection_reference=info.collection_reference,
         external_identifier=external,
         dublin_core=info.dublin_core,
+        other_metadata=info.other,
         rights=rights,
     )
     return ComplianceResult(info.kind, external, len(removed), len(rights))

@@ -155,6 +155,28 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class Tombstone:
+    """What the index keeps of a deleted AIP (``deleted/<aip uuid>.json``): its record,
+    who asked, who approved, when and why, and the PREMIS ``deletion`` event. Its UUID
+    is never used again."""
+
+    record: Stored
+    deleted_at: str
+    requested_by: str
+    approved_by: str
+    reason: str
+    locations: list[str]
+    event: dict
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "record": self.record.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Tombstone:
+        return cls(**{**data, "record": Stored(**data["record"])})
+
+
+@dataclass(frozen=True)
 class FixityCheck:
     """One kept fixity check of an AIP: when (``YYYYmmddTHHMMSSZ``) and how deep."""
 
@@ -188,7 +210,7 @@ class Index:
             return existing
         folder = _folder(identifier)
         while True:
-            versions = self.versions(identifier)
+            versions = self.versions(identifier, include_deleted=True)
             mine = next((v for v in versions if v.aip_uuid == aip_uuid), None)
             version = mine.version if mine else (versions[0].version + 1 if versions else 1)
             record = mine or Stored(
@@ -201,29 +223,39 @@ class Index:
         self.records.put_new(f"aips/{aip_uuid}.json", body)
         return record
 
-    def versions(self, identifier: str) -> list[Stored]:
-        """Every stored version of ``identifier``, newest first."""
+    def versions(self, identifier: str, include_deleted: bool = False) -> list[Stored]:
+        """Every stored version of ``identifier``, newest first (and the deleted ones,
+        when asked: their version numbers are never given again)."""
         folder = _folder(identifier)
         records = [self._load(self.records.get(k)) for k in self.records.keys(folder)]
+        gone = set() if include_deleted else self.deleted_uuids()
         records = [r for r in records if r and r.identifier == identifier]
-        return sorted(records, key=lambda r: r.version, reverse=True)
+        return sorted(
+            (r for r in records if r.aip_uuid not in gone), key=lambda r: r.version, reverse=True
+        )
 
     def transfer_stored(self, transfer_uuid: str) -> Stored | None:
         """The AIP stored from transfer ``transfer_uuid``, if any."""
         return self._load(self.records.get(f"transfers/{transfer_uuid}.json"))
 
-    def all(self) -> list[Stored]:
-        """Every stored AIP, newest first."""
+    def all(self, include_deleted: bool = False) -> list[Stored]:
+        """Every stored AIP, newest first (and those deleted since, when asked)."""
         records = [self._load(self.records.get(k)) for k in self.records.keys("aips/")]
-        return sorted((r for r in records if r), key=lambda r: r.stored_at, reverse=True)
+        gone = set() if include_deleted else self.deleted_uuids()
+        records = [r for r in records if r and r.aip_uuid not in gone]
+        return sorted(records, key=lambda r: r.stored_at, reverse=True)
 
-    def resolve(self, reference: str, version: int | None = None) -> Stored | None:
-        """An AIP by UUID, or an identifier's version (newest when ``version`` is None)."""
+    def resolve(
+        self, reference: str, version: int | None = None, include_deleted: bool = False
+    ) -> Stored | None:
+        """An AIP by UUID, or an identifier's version (newest when ``version`` is None);
+        a deleted AIP only when ``include_deleted``."""
         if version is None:
             by_uuid = self.record(reference)
             if by_uuid:
-                return by_uuid
-        versions = self.versions(reference)
+                gone = not include_deleted and self.tombstone(by_uuid.aip_uuid) is not None
+                return None if gone else by_uuid
+        versions = self.versions(reference, include_deleted)
         if version is None:
             return versions[0] if versions else None
         return next((v for v in versions if v.version == version), None)
@@ -242,6 +274,20 @@ class Index:
             stamp, _, kind = name.removesuffix(".json").partition("-")
             checks.append(FixityCheck(aip_uuid, stamp, kind))
         return checks
+
+    def bury(self, tombstone: Tombstone) -> bool:
+        """Keep the tombstone of a deleted AIP; False when it was kept already."""
+        key = f"deleted/{tombstone.record.aip_uuid}.json"
+        return self.records.put_new(key, json.dumps(tombstone.as_dict()).encode())
+
+    def tombstone(self, aip_uuid: str) -> Tombstone | None:
+        """The tombstone of a deleted AIP (None: not deleted)."""
+        data = self.records.get(f"deleted/{aip_uuid}.json")
+        return Tombstone.from_dict(json.loads(data)) if data else None
+
+    def deleted_uuids(self) -> set[str]:
+        """The UUIDs of every deleted AIP (one listing)."""
+        return {k.split("/")[-1].removesuffix(".json") for k in self.records.keys("deleted/")}
 
     def audit(self, entry: AuditEntry) -> bool:
         """Add ``entry`` to the audit trail; False when it is there already."""

@@ -62,6 +62,10 @@ class Location(Protocol):
     def download(self, stored: str, target: Path) -> Path:
         """A local copy of a stored package or folder, made in the folder ``target``."""
 
+    def delete(self, aip_uuid: str) -> list[str]:
+        """Remove everything stored under the AIP's quad folder (package, pointer); what
+        was removed (nothing, once it is gone). Its index records stay."""
+
 
 class LocalLocation:
     """A folder on a local or mounted file system."""
@@ -136,6 +140,15 @@ class LocalLocation:
         else:
             shutil.copy2(source, copy)
         return copy
+
+    def delete(self, aip_uuid: str) -> list[str]:
+        folder = self._folder(aip_uuid)
+        removed = sorted(str(p) for p in folder.iterdir()) if folder.is_dir() else []
+        try:
+            remove_tree(folder)
+        except OSError as exc:
+            raise StorageUnavailable(f"Cannot delete from {self.description}: {exc}") from exc
+        return removed
 
     def pointer(self, aip_uuid: str) -> bytes | None:
         path = self._folder(aip_uuid) / f"pointer.{aip_uuid}.xml"

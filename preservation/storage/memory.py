@@ -98,6 +98,13 @@ class MemoryLocation:
             path.write_bytes(body)
         return copy
 
+    def delete(self, aip_uuid: str) -> list[str]:
+        folder = f"{quad_path(aip_uuid)}/"
+        removed = sorted(k for k in self.objects if k.startswith(folder))
+        for key in removed:
+            del self.objects[key]
+        return removed
+
     def _under(self, key: str) -> dict[str, bytes]:
         """The object ``key`` itself, or every object of the folder ``key``."""
         return {k: v for k, v in self.objects.items() if k == key or k.startswith(f"{key}/")}

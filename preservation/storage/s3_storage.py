@@ -66,7 +66,9 @@ class S3Location:
     # -- the Location protocol -------------------------------------------------------------
     def find(self, aip_uuid: str) -> str | None:
         record = self.index.record(aip_uuid)
-        return self.url(record) if record else None
+        if record is None or self.index.tombstone(aip_uuid) is not None:
+            return None  # never stored, or deleted since
+        return self.url(record)
 
     def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
         folder = f"{self.prefix}{self.space}/{quad_path(aip_uuid)}"
@@ -142,6 +144,35 @@ class S3Location:
         except Exception as exc:  # botocore's other errors: S3 unreachable
             raise StorageUnavailable(f"Cannot read {stored}: {exc}") from exc
         return target / name
+
+    def delete(self, aip_uuid: str) -> list[str]:
+        """Remove every object (and every version of it, in a versioned bucket) under the
+        AIP's quad folder."""
+        folder = f"{self.prefix}{self.space}/{quad_path(aip_uuid)}/"
+        record = self.index.record(aip_uuid)
+        if record is not None:  # the space it was stored in, whatever this location's
+            folder = record.key.rsplit("/", 1)[0] + "/"
+        try:
+            versions = []
+            for page in self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=folder
+            ):
+                for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                    versions.append({"Key": item["Key"], "VersionId": item["VersionId"]})
+            for start in range(0, len(versions), 1000):
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": versions[start : start + 1000]}
+                )
+                if answer.get("Errors"):
+                    raise StorageUnavailable(
+                        f"S3 kept {len(answer['Errors'])} object(s) of {folder}: "
+                        f"{answer['Errors'][0].get('Message', '')}"
+                    )
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(f"Cannot delete from {self.description}: {exc}") from exc
+        return sorted({f"s3://{self.bucket}/{v['Key']}" for v in versions})
 
     # -- S3 -------------------------------------------------------------------------------------
     def _keys(self, prefix: str) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from preservation.pipeline import DECISIONS
 from tests.conftest import STAGES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +38,8 @@ def test_transfer_ingest_is_tagged_documented_retried_and_never_catches_up(dagba
     for task in dag.tasks:
         assert task.retries >= 0
         assert task.trigger_rule == "none_failed", task.task_id
-        assert task.execution_timeout is not None
+        # A decision's wait is bounded by its configuration's response time-out instead.
+        assert task.execution_timeout is not None or task.task_id in DECISIONS
 
 
 def test_default_args_retry_system_faults(monkeypatch):
@@ -52,7 +54,21 @@ def test_tasks_follow_archivematicas_micro_services_in_order(dagbag):
     assert order == [
         *STAGES[: STAGES.index("extract_packages") + 1],
         "plan_file_chunks",
-        *STAGES[STAGES.index("extract_packages") + 1 :],
+        "characterize_files",
+        "validate_files",
+        "approve_transfer",  # Archivematica's decision points, where it asks them
+        "create_sip",
+        "choose_normalization",
+        "normalize_files",
+        "transcribe_files",
+        "generate_aip_mets",
+        "add_readme",
+        "prepare_aip",
+        "compress_aip",
+        "review_aip",
+        "store_aip",
+        "store_dip",
+        "clean_up",
     ]
 
 
@@ -177,3 +193,28 @@ def test_stored_aips_are_an_asset_other_dags_can_be_scheduled_on(dagbag):
     store = dagbag.dags["transfer_ingest"].get_task("store_aip")
     assert [o.name for o in store.outlets] == ["stored_aips"]
     assert dagbag.dags["transfer_ingest"].get_task("scan_for_viruses").on_failure_callback
+
+
+def test_aip_deletion_asks_then_waits_for_another_person_then_deletes(dagbag):
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    dag = dagbag.dags["aip_deletion"]
+    assert [t.task_display_name for t in _in_order(dag)] == [
+        "Request AIP deletion",
+        "Approve AIP deletion",
+        "Delete AIP",
+        "Tell Slack",
+    ]
+    approve = dag.get_task("approve_deletion")
+    assert isinstance(approve, HITLOperator)
+    assert approve.options == ["Approve", "Reject"] and approve.defaults == ["Reject"]
+    assert approve.response_timeout.total_seconds() == 168 * 3600
+    assert dag.schedule is None and "Archivist" in dag.access_control
+
+
+def _in_order(dag):
+    task, ordered = [t for t in dag.tasks if not t.upstream_task_ids][0], []
+    while task:
+        ordered.append(task)
+        task = next(iter(task.downstream_list), None)
+    return ordered

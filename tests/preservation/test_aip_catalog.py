@@ -1,5 +1,6 @@
 """Finding and fetching stored AIPs (`preservation aip list|get`), on a local folder and on
-S3 through the Airflow connection, checked on arrival."""
+S3 through the Airflow connection, checked on arrival; and the audit trail of who
+ingested, stored and fetched which AIP (`preservation aip audit`)."""
 
 from __future__ import annotations
 
@@ -46,12 +47,15 @@ def test_aips_are_listed_newest_first_and_fetched_by_identifier_version_or_uuid(
     location = LocalLocation(tmp_path / "store")
     first, second = two_versions(location)
     listed = aip_catalog.list_aips(location, "PP/MDM/A/7")
-    assert [(r.aip_uuid, r.version) for r in listed] == [(second, 2), (first, 1)]
+    assert [(r["aip_uuid"], r["version"], r["status"]) for r in listed] == [
+        (second, 2, "stored"),
+        (first, 1, "stored"),
+    ]
 
     newest = aip_catalog.get(location, "PP/MDM/A/7", tmp_path / "newest")
     assert newest.name.endswith(f"-{second}.7z")
     assert (newest.parent / f"pointer.{second}.xml").is_file()
-    assert file_digest(newest) == listed[0].sha256
+    assert file_digest(newest) == listed[0]["sha256"]
 
     older = aip_catalog.get(location, "PP/MDM/A/7", tmp_path / "older", version=1)
     bagit.Bag(str(older)).validate()
@@ -76,6 +80,27 @@ def test_a_damaged_stored_package_is_refused_on_arrival(two_versions, tmp_path):
     with pytest.raises(FixityMismatch, match="sha256"):
         aip_catalog.get(location, second, tmp_path / "out")
     assert not any((tmp_path / "out").glob("*.7z"))  # nothing damaged is handed over
+
+
+def test_the_audit_trail_says_who_ingested_stored_and_fetched_each_aip_once(
+    package_until, home, tmp_path
+):
+    location = LocalLocation(home.aip_store)  # where Receive transfer records by default
+    package = package_until({"a.txt": "one"}, "compress_aip", metadata={"metadata.csv": METADATA})
+    store_aip.run(package, location)
+    store_aip.run(package, location)  # a retried Store AIP: stored once, recorded once
+    aip_catalog.get(location, "PP/MDM/A/7", tmp_path / "first", user="ann")
+    aip_catalog.get(location, "PP/MDM/A/7", tmp_path / "second", user="bob")
+    trail = aip_catalog.audit_trail(location, "PP/MDM/A/7")
+    assert [(e.action, e.user) for e in trail] == [
+        ("ingest started", "tester"),
+        ("stored", "tester"),
+        ("downloaded", "ann"),
+        ("downloaded", "bob"),
+    ]
+    assert {e.aip_uuid for e in trail} == {package.ref.aip_uuid}
+    assert trail[1].identifier == "PP/MDM/A/7"
+    assert aip_catalog.audit_trail(location, "PP/MDM/A/8") == []
 
 
 def test_the_aip_command_reaches_s3_through_the_airflow_connection(
@@ -117,3 +142,14 @@ def test_the_aip_command_reaches_s3_through_the_airflow_connection(
         timeout=300,
     )
     assert missing.returncode == 1 and "No stored AIP is 'PP/MDM/A/99'" in missing.stdout
+
+    trail = subprocess.run(
+        [*command, "audit", "PP/MDM/A/7", "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert trail.returncode == 0, trail.stderr
+    entries = json.loads(trail.stdout)
+    assert [(e["action"], e["aip_uuid"]) for e in entries if e["action"] != "ingest started"] == [
+        ("stored", first),
+        ("stored", second),
+        ("downloaded", first),
+    ]

@@ -11,7 +11,7 @@ from lxml import etree
 
 from preservation.core.errors import PackageRejected
 from preservation.services import generate_aip_mets
-from tests.conftest import run_stage
+from tests.conftest import ACCESSION_CSV, run_stage
 from tests.media import zip_bytes
 
 NS = {
@@ -237,6 +237,25 @@ def test_dublin_core_comes_from_every_dc_column_of_metadata_csv(aip):
         "//mets:structMap[@LABEL='Archivematica default']/mets:div", namespaces=NS
     )
     assert dmd_id in top.get("DMDID").split()
+
+
+def test_an_accessions_columns_are_an_other_dmdsec_as_archivematica_writes_them(
+    make_transfer, new_package, run_until, mets_schema
+):
+    source = make_transfer({"a.txt": "alpha"}, metadata={"metadata.csv": ACCESSION_CSV})
+    package = new_package(source)
+    run_until(package, source, "generate_aip_mets")
+    document = _mets(package)
+    mets_schema.assertValid(document)
+    [other] = document.findall(".//mets:dmdSec/mets:mdWrap[@MDTYPE='OTHER']", NS)
+    assert other.get("OTHERMDTYPE") == "CUSTOM"
+    values = [(e.tag, e.text) for e in other.find("mets:xmlData", NS)]
+    assert values == [("collection_reference", "SA/TIH"), ("accession_number", "2314_2")]
+    assert not document.findall(".//mets:dmdSec/mets:mdWrap[@MDTYPE='DC']", NS)
+    [top] = document.xpath(
+        "//mets:structMap[@LABEL='Archivematica default']/mets:div", namespaces=NS
+    )
+    assert other.getparent().get("ID") in top.get("DMDID").split()
 
 
 def test_rights_csv_rows_become_rights_statements_linked_to_the_file(aip):

@@ -113,3 +113,16 @@ def test_every_location_keeps_its_own_index(tmp_path, bag, aip_uuid):
     shutil.rmtree(bag)
     assert first.index.record(aip_uuid) is not None
     assert second.index.record(aip_uuid) is None
+
+
+def test_a_deleted_aip_is_gone_from_the_location_and_its_record_stays(location, package, aip_uuid):
+    path, pointer = package
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    stored = location.store(path, aip_uuid, [pointer])
+    location.register(aip_uuid, stored, "PP/4", "transfer-4", sha256)
+    removed = location.delete(aip_uuid)
+    assert len(removed) == 2 and any(r.endswith(path.name) for r in removed)
+    assert location.pointer(aip_uuid) is None
+    assert not location.verify(stored, sha256).success
+    assert location.index.record(aip_uuid) is not None  # the tombstone's business
+    assert location.delete(aip_uuid) == []

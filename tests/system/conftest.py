@@ -222,12 +222,12 @@ class SystemCluster:
             for task, index, *rest in rows
         }
 
-    def failure_reasons(self, run_ids) -> dict[tuple[str, str], str]:
+    def failure_reasons(self, run_ids, dag_id: str = DAG_ID) -> dict[tuple[str, str], str]:
         """(run, task) -> the ``failure_reason`` XCom of each task that failed."""
         rows = self.query(
             "SELECT run_id, task_id, value::text FROM xcom "
             "WHERE dag_id = %s AND run_id = ANY(%s) AND key = 'failure_reason'",
-            (DAG_ID, list(run_ids)),
+            (dag_id, list(run_ids)),
         )
         return {(run, task): value for run, task, value in rows}
 

@@ -71,6 +71,18 @@ def package_for(context):
     return Package(ref, load_settings(), config, started_by(context)), source
 
 
+def skip_if_stored(package, context) -> None:
+    """A stage before Store AIP skips itself once the run's AIP is stored: clearing it on a
+    finished run can never make a second AIP."""
+    from preservation_airflow.hooks.storage import aip_location
+
+    stored = aip_location(package, context).find(package.ref.aip_uuid)
+    if stored:
+        raise AirflowSkipException(
+            f"AIP {package.ref.aip_uuid} is already stored at {stored}; nothing to redo"
+        )
+
+
 class MicroServiceOperator(BaseOperator):
     """Run the preservation micro-service ``preservation.services.<service>`` for this run,
     given what its row of the stage table says it needs."""
@@ -100,7 +112,7 @@ class MicroServiceOperator(BaseOperator):
         try:
             package, source = package_for(context)
             if self.service not in pipeline.AFTER_STORAGE:
-                self._skip_if_stored(package, context)
+                skip_if_stored(package, context)
             with stage_inputs(stage.needs, source, package, context, self.log) as kwargs:
                 if self.chunk is not None:
                     kwargs["chunk"] = self.chunk
@@ -133,15 +145,6 @@ class MicroServiceOperator(BaseOperator):
         summary = dataclasses.asdict(result)
         self.log.info("%s done: %s", module.NAME, summary)
         return summary
-
-    def _skip_if_stored(self, package, context) -> None:
-        from preservation_airflow.hooks.storage import aip_location
-
-        stored = aip_location(package, context).find(package.ref.aip_uuid)
-        if stored:
-            raise AirflowSkipException(
-                f"AIP {package.ref.aip_uuid} is already stored at {stored}; nothing to redo"
-            )
 
 
 def _chunk_label(package, index: int) -> str:

@@ -19,10 +19,11 @@ PAGE_SIZE = 25
 STATES = ("running", "queued", "failed", "success")
 # The order the stages run in (the DAG's), to tell the current one: the pipeline's, with
 # Plan file chunks before the first per-file stage.
+_ROWS = tuple(s.service for s in pipeline.STAGES)  # the decision points among them
 STAGES = (
-    *pipeline.TRANSFER_INGEST[: pipeline.TRANSFER_INGEST.index(pipeline.PER_FILE[0])],
+    *_ROWS[: _ROWS.index(pipeline.PER_FILE[0])],
     "plan_file_chunks",
-    *pipeline.TRANSFER_INGEST[pipeline.TRANSFER_INGEST.index(pipeline.PER_FILE[0]) :],
+    *_ROWS[_ROWS.index(pipeline.PER_FILE[0]) :],
 )
 #: The XComs a row needs (small: counts and references).
 ROW_XCOMS = {
