@@ -11,7 +11,7 @@ Trigger with conf:
 {"transfer": "/path/to/transfer.zip", "processing_config": "default"}
 ```
 
-Processing configurations: `default`, `automated`, `born_digital`, `b_dig_accessions`
+Processing configurations: `default`, `automated`, `born_digital`, `b_dig_accessions`, `reviewed`
 (see `preservation/core/processing_configs/`). Steps a configuration turns off, or that have
 nothing to do (no checksum files, no packages to extract, uncompressed AIP), show as
 **skipped**. Characterization, validation, normalization and transcription are mapped

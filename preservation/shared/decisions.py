@@ -5,9 +5,9 @@ Each is a preset of the processing configuration (answered at once, unattended) 
 "ask": a person answers, and an unanswered question takes the preset answer after
 ``decision_timeout_minutes``. What a person is shown is what was found (files, size,
 formats, validation and normalization failures). Whoever answered (a user, the
-configuration, or the time-out) is recorded: a PREMIS event about the package naming
-them, and an entry of the AIP index's audit trail. A rejection is a verdict on the
-package: the run ends with its reason and the upload stays where it was.
+configuration, or the time-out) is recorded as a PREMIS event about the package naming
+them; an asked decision is also an entry of the AIP index's audit trail. A rejection is
+a verdict on the package: the run ends with its reason and the upload stays where it was.
 """
 
 from __future__ import annotations
@@ -119,15 +119,16 @@ def record(
     )
     if point.key == "choose_normalization":
         package.state.record_facts(normalization=choice)
-    location.index.audit(
-        AuditEntry(
-            stable_uuid("decision", package.ref.aip_uuid, point.key),
-            "decision",
-            decided_by,
-            package.ref.aip_uuid,
-            identifier=package.state.facts().external_identifier,
-            detail=note,
+    if how != "preset":  # a person was asked: the audit trail says who answered, or nobody
+        location.index.audit(
+            AuditEntry(
+                stable_uuid("decision", package.ref.aip_uuid, point.key),
+                "decision",
+                decided_by,
+                package.ref.aip_uuid,
+                identifier=package.state.facts().external_identifier,
+                detail=note,
+            )
         )
-    )
     if choice == REJECT:
         raise Rejected(f"{point.name}: rejected ({how} by {decided_by})")

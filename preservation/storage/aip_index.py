@@ -289,6 +289,15 @@ class Index:
         """The UUIDs of every deleted AIP (one listing)."""
         return {k.split("/")[-1].removesuffix(".json") for k in self.records.keys("deleted/")}
 
+    def remember_alert(self, key: str, body: dict) -> bool:
+        """Note that the alert ``key`` was sent; False when it had been already (each
+        alert goes once)."""
+        return self.records.put_new(f"alerts/{key}.json", json.dumps(body).encode())
+
+    def alerted(self, key: str) -> bool:
+        """Whether the alert ``key`` was sent."""
+        return self.records.get(f"alerts/{key}.json") is not None
+
     def audit(self, entry: AuditEntry) -> bool:
         """Add ``entry`` to the audit trail; False when it is there already."""
         key = f"audit/{entry.aip_uuid or 'none'}/{entry.entry_id}.json"

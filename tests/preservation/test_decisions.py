@@ -76,3 +76,14 @@ def test_an_unanswered_question_takes_the_configurations_answer():
     assert decisions.POINTS["approve_transfer"].preset(reviewed) == decisions.APPROVE
     assert decisions.POINTS["review_aip"].preset(reviewed) == decisions.STORE
     assert not any(processing_config.load("default").asks(d) for d in processing_config.DECISIONS)
+
+
+def test_a_preset_answer_is_a_premis_event_but_not_an_audit_entry(checked, home):
+    location = LocalLocation(home.aip_store)
+    point = decisions.POINTS["review_aip"]
+    decisions.record(checked, location, point, decisions.STORE, "automated", "preset")
+    [event] = [e for e in checked.state.events(checked.ref.aip_uuid) if e.event_type == "appraisal"]
+    assert 'how="preset"' in event.detail
+    assert [e.action for e in location.index.audit_trail(checked.ref.aip_uuid)] == [
+        "ingest started"
+    ]

@@ -9,7 +9,7 @@ import uuid
 import bagit
 import pytest
 
-from preservation.pipeline import PER_FILE
+from preservation.pipeline import DECISIONS, PER_FILE
 from tests.conftest import EICAR, STAGES
 
 pytestmark = pytest.mark.system
@@ -45,7 +45,7 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(
 
     # Every task of the clean run succeeded or was skipped (a step with nothing to do).
     tasks = cluster.task_instances(clean_run)
-    assert sorted(tasks) == sorted([*STAGES, "plan_file_chunks"])
+    assert sorted(tasks) == sorted([*STAGES, *DECISIONS, "plan_file_chunks"])
     assert {
         t: ti["state"] for t, ti in tasks.items() if ti["state"] not in ("success", "skipped")
     } == {}
@@ -86,7 +86,7 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(
         for task, ti in tis.items()
         if ti["state"] in ("success", "skipped", "failed")
     ]
-    assert len(ran) == len(STAGES) + 1 + STAGES.index("scan_for_viruses") + 1
+    assert len(ran) == len(STAGES) + len(DECISIONS) + 1 + STAGES.index("scan_for_viruses") + 1
     for run, task, ti in ran:
         celery_id = ti["external_executor_id"]
         queue = cluster.heavy_queue if task.split("[")[0] in PER_FILE else cluster.queue

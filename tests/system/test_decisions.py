@@ -1,9 +1,10 @@
 """Archivematica's decision points on the production topology, with the processing
 configuration that asks them (`reviewed`), answered as archivists answer them: through
 the human-in-the-loop API behind Airflow's Required Actions. A question waits holding no
-worker slot and shows what was found; a rejected transfer ends with who rejected it and
-its upload kept; a chosen normalization is the one made; an unanswered question takes
-the configuration's answer once its time is up. Each answer is in the audit trail."""
+worker slot (every worker killed meanwhile changes nothing) and shows what was found; a
+rejected transfer ends with who rejected it and its upload kept; a chosen normalization
+is the one made; an unanswered question takes the configuration's answer once its time
+is up. Each answer is in the audit trail."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from tests.system.test_aip_deletion import archivist, finished, rest
 pytestmark = pytest.mark.system
 
 
-def start(cluster, token: str, key: str, minutes: int) -> str:
+def start(cluster, token: str, bucket: str, key: str, minutes: int) -> str:
     conf = {
-        "transfer": f"s3://{cluster.bucket}/{key}",
+        "transfer": f"s3://{bucket}/{key}",
         "processing_config": "reviewed",
         "decision_timeout_minutes": minutes,
     }
@@ -60,10 +61,14 @@ def test_each_decision_is_answered_by_a_person_or_by_its_time_out(airflow_cluste
     cluster.unpause(DAG_ID)
     ann, bob = archivist(cluster, f"ann{mark}"), archivist(cluster, f"bob{mark}")
     files = {"scan.png": media.image("PNG", (64, 48)), "notes.txt": b"notes"}
+    # Started by hand as the README shows, from a bucket of its own (the drop box's
+    # watcher would start its own runs of whatever lands in the transfer bucket).
+    bucket = f"asked-{mark}"
+    cluster.s3().create_bucket(Bucket=bucket)
 
     # ann rejects a transfer after its checks: the run ends saying so; the upload stays.
-    rejected_key = upload_package(cluster, f"ASK_NO_{mark}", f"PP/ASK/NO/{mark}", files)
-    rejected = start(cluster, ann, rejected_key, minutes=60)
+    rejected_key = upload_package(cluster, f"ASK_NO_{mark}", f"PP/ASK/NO/{mark}", files, bucket)
+    rejected = start(cluster, ann, bucket, rejected_key, minutes=60)
     asked = question(cluster, ann, rejected, "approve_transfer")
     assert "2 file(s)" in asked["body"] and "Portable Network Graphics" in asked["body"]
     assert asked["options"] == ["Approve", "Reject"]
@@ -71,22 +76,27 @@ def test_each_decision_is_answered_by_a_person_or_by_its_time_out(airflow_cluste
     assert finished(cluster, rejected, DAG_ID) == "failed"
     reasons = cluster.failure_reasons([rejected])
     assert "Approve transfer: rejected (answered by ann" in reasons[(rejected, "approve_transfer")]
-    assert cluster.s3().head_object(Bucket=cluster.bucket, Key=rejected_key)
+    assert cluster.s3().head_object(Bucket=bucket, Key=rejected_key)
     assert cluster.aip_location().index.versions(f"PP/ASK/NO/{mark}") == []
 
     # bob approves, ann chooses access copies only, nobody reviews the AIP: stored.
     identifier = f"PP/ASK/YES/{mark}"
-    key = upload_package(cluster, f"ASK_YES_{mark}", identifier, files)
-    run = start(cluster, bob, key, minutes=1)
+    key = upload_package(cluster, f"ASK_YES_{mark}", identifier, files, bucket)
+    run = start(cluster, bob, bucket, key, minutes=1)
     question(cluster, bob, run, "approve_transfer")
+    # Every worker killed while the question waits: it waits on, nothing is lost.
+    for worker in cluster.native.worker_names():
+        cluster.native.kill(worker)
+        del cluster.native.processes[worker]
+    for worker in cluster.native.worker_names():
+        cluster.restart_worker(worker)
     answer(cluster, bob, run, "approve_transfer", "Approve")
     choices = question(cluster, ann, run, "choose_normalization")["options"]
     assert choices == ["preservation_and_access", "preservation", "access", "none"]
     answer(cluster, ann, run, "choose_normalization", "access")
     question(cluster, ann, run, "review_aip")  # and then nobody answers
     assert finished(cluster, run, DAG_ID) == "success"
-    stored = cluster.aip_location().index.resolve(identifier)
-    assert stored is not None
+    [stored] = cluster.aip_location().index.versions(identifier)  # one AIP, one version
 
     decided = [
         (e.user, e.detail)

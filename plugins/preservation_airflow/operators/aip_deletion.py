@@ -65,7 +65,7 @@ class RequestDeletionOperator(BaseOperator):
                 int(self.version) if str(self.version).strip() else None,
             )
         except DeletionRefused as refused:
-            refuse(self, context, aip_deletion.NAME, refused)
+            refuse(self, context, aip_deletion.NAME, refused, "the request")
         self.log.info(
             "%s asks to delete AIP %s (%s, version %s): %s",
             asked.requested_by,
@@ -114,7 +114,7 @@ class ApproveDeletionOperator(HITLOperator):
         try:
             approved = aip_deletion.decide(location, _request(context), who, choice)
         except DeletionRefused as refused:
-            refuse(self, context, aip_deletion.NAME, refused)
+            refuse(self, context, aip_deletion.NAME, refused, "the request")
         self.log.info("%s: %s", who or "nobody answered in time", choice)
         return {"approved": approved, "by": who, "choice": choice}
 

@@ -21,22 +21,21 @@ from preservation_airflow.operators.verdicts import VERDICT_POLICY, refuse
 class QuestionWaitingNotifier(BaseNotifier):
     """One Slack message: a decision waits for an answer, with the link to answer it."""
 
-    def __init__(self, task: HITLOperator):
-        super().__init__()
-        self.task = task
-
     def notify(self, context) -> None:
         from preservation.shared.notifications import blocks_message
         from preservation_airflow.hooks import slack
 
+        # The task as it runs (its question and findings set at execute time), not the
+        # one the DAG file made.
+        task = context["task"]
         try:
-            where = f"<{self.task.generate_link_to_ui_from_context(context=context)}|Answer it>"
+            where = f"<{task.generate_link_to_ui_from_context(context=context)}|Answer it>"
         except ValueError:  # no [api] base_url: name the page instead of linking it
             where = "Answer it in Airflow's Required Actions."
         message = blocks_message(
-            [f"❓ *{self.task.subject}* ({slack.system_name()})", f"{self.task.body}\n\n{where}"]
+            [f"❓ *{task.subject}* ({slack.system_name()})", f"{task.body}\n\n{where}"]
         )
-        slack.post_or_say_why(message, self.task.log, f"the question {self.task.task_id!r}")
+        slack.post_or_say_why(message, task.log, f"the question {task.task_id!r}")
 
 
 class DecisionOperator(HITLOperator):
@@ -59,7 +58,7 @@ class DecisionOperator(HITLOperator):
             **kwargs,
         )
         self.decision = decision
-        self.notifiers = [QuestionWaitingNotifier(self)]
+        self.notifiers = [QuestionWaitingNotifier()]
 
     def execute(self, context):
         from preservation.shared.decisions import POINTS, findings

@@ -18,8 +18,8 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryActi
 class PackageVerdict(SystemExit):
     """The package cannot be preserved as it is (the task fails, once, without a traceback)."""
 
-    def __init__(self, stage: str, text: str):
-        super().__init__(f"{stage} refused the package: {text.splitlines()[0]}")
+    def __init__(self, stage: str, text: str, what: str = "the package"):
+        super().__init__(f"{stage} refused {what}: {text.splitlines()[0]}")
         self.stage = stage
         self.text = text
 
@@ -36,11 +36,11 @@ VERDICT_POLICY = ExceptionRetryPolicy(
 )
 
 
-def refuse(task, context, stage: str, error) -> NoReturn:
+def refuse(task, context, stage: str, error, what: str = "the package") -> NoReturn:
     """Fail ``task`` with the verdict ``error`` (a ``PackageRejected`` or a
     ``ConfigurationInvalid``): its words in the log and in XCom ``failure_reason`` (what the
     failure alert and the feedback log say), then no traceback and no retry."""
     text = error.explained()
     context["ti"].xcom_push(key="failure_reason", value=text)
-    task.log.error("%s refused the package:\n%s", stage, text)
-    raise PackageVerdict(stage, text)
+    task.log.error("%s refused %s:\n%s", stage, what, text)
+    raise PackageVerdict(stage, text, what)

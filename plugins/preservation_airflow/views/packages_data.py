@@ -71,6 +71,7 @@ class Package:
     failed_try: int = 1
     failed_map_index: int = -1
     reason: str = ""
+    question_url: str = ""  # a decision waits for an answer there (Required Actions)
     stored: dict = field(default_factory=dict)
     stages: list[Stage] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
@@ -290,7 +291,11 @@ def _package(run, tis, xcoms: dict) -> Package:
         else:
             name = current.task_display_name or current.task_id
             at_work = current.state in ("running", "deferred", "up_for_retry")
-            package.stage = name if at_work else f"{name} (next)"
+            if current.state == "awaiting_input":
+                package.stage = f"{name}: waiting for an answer"
+                package.question_url = f"{package.run_url}/tasks/{current.task_id}/required_actions"
+            else:
+                package.stage = name if at_work else f"{name} (next)"
     return package
 
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse
 
@@ -270,6 +271,11 @@ def package_page(run_id: str):
         f"<dd><a class='airflow' href='{e(package.run_url)}'>{e(package.run_id)}</a></dd>",
         "</dl>",
     ]
+    if package.question_url:
+        body.append(
+            f"<p><b>{e(package.stage)}</b>: <a class='airflow' href='{e(package.question_url)}'>"
+            "answer it in Required Actions</a></p>"
+        )
     if package.failed_task:
         body.append(
             f"<h2>Why it failed</h2><p><b>{e(package.stage)}</b> "
@@ -294,7 +300,31 @@ def package_page(run_id: str):
         )
     body.append(_timeline(package))
     body.append(_summary(package.summary))
+    if package.stored:
+        body.append(_audit_trail(package.stored.get("aip_uuid", "")))
     return _page(package.name, "".join(body))
+
+
+def _audit_trail(aip_uuid: str) -> str:
+    """Who did what to this AIP, from the AIP index (``preservation aip audit``)."""
+    from preservation.core.errors import PreservationError
+    from preservation.core.settings import load_settings
+    from preservation_airflow.dag_defaults import aws_conn_id
+    from preservation_airflow.hooks.storage import aip_store
+
+    try:
+        entries = aip_store(load_settings(), aws_conn_id()).index.audit_trail(aip_uuid)
+    except PreservationError as error:  # storage unreachable: the page still shows the run
+        return f"<h2>Audit trail</h2><p class='reason'>Cannot read it: {e(str(error))}</p>"
+    rows = "".join(
+        f"<tr><td class='when'>{e(x.at[:19].replace('T', ' '))}</td><td>{e(x.action)}</td>"
+        f"<td>{e(x.user)}</td><td>{e(x.reason)}</td><td>{e(x.detail)}</td></tr>"
+        for x in entries
+    )
+    return (
+        "<h2>Audit trail</h2><table><tr><th>When</th><th>What</th><th>Who</th><th>Why</th>"
+        f"<th>Detail</th></tr>{rows}</table>"
+    )
 
 
 def _timeline(package: data.Package) -> str:
@@ -350,8 +380,9 @@ def _summary(summary: dict) -> str:
 
 
 @app.get("/aip/{aip_uuid}/download", dependencies=[Depends(_may_read())])
-def download(aip_uuid: str):
-    """The stored AIP, fetched and checked (a bag folder comes as a zip of it)."""
+def download(aip_uuid: str, user: GetUserDep):
+    """The stored AIP, fetched and checked (a bag folder comes as a zip of it); the audit
+    trail records who downloaded it."""
     import uuid
 
     from starlette.background import BackgroundTask
@@ -369,7 +400,9 @@ def download(aip_uuid: str):
     work = Path(tempfile.mkdtemp(prefix="aip-download-"))
     cleanup = BackgroundTask(shutil.rmtree, work, ignore_errors=True)
     try:
-        local = aip_catalog.get(aip_store(load_settings(), aws_conn_id()), aip_uuid, work / "aip")
+        local = aip_catalog.get(
+            aip_store(load_settings(), aws_conn_id()), aip_uuid, work / "aip", user=user.get_name()
+        )
     except NotStored as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise HTTPException(404, str(exc)) from None
