@@ -144,7 +144,7 @@ def test_housekeeping_clears_old_runs_and_failed_working_copies_but_no_storage(
     housekeeping.mark_failed(package, "manual__old")
     marker = home.shared_directory / "failed" / package.ref.transfer_dirname
     marker.write_text(marker.read_text().replace('"at": ', '"at": 1000.0, "was": '))
-    home.aip_store.mkdir(parents=True)
+    home.aip_store.mkdir(parents=True, exist_ok=True)  # its index records every start
     (home.aip_store / "kept.txt").write_text("storage")
 
     def housekeeping_runs() -> set[str]:

@@ -78,7 +78,6 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(
     # stages to its heavy queue) under a Celery task id, which a worker logged when it
     # picked the workload up and wrote to the result backend (PostgreSQL's
     # celery_taskmeta) when it finished.
-    results = cluster.celery_results()
     picked_up = cluster.celery_workloads()
     ran = [
         (run, task, ti)
@@ -87,6 +86,16 @@ def test_transfer_ingest_runs_on_celery_workers_with_postgres(
         if ti["state"] in ("success", "skipped", "failed")
     ]
     assert len(ran) == len(STAGES) + len(DECISIONS) + 1 + STAGES.index("scan_for_viruses") + 1
+    # The worker writes the result a moment after Airflow records the task's state.
+    results = cluster.wait_for(
+        "every Celery result to be written",
+        lambda: (
+            (found := cluster.celery_results())
+            and all(found.get(ti["external_executor_id"]) == "SUCCESS" for _, _, ti in ran)
+            and found
+        ),
+        timeout=60,
+    )
     for run, task, ti in ran:
         celery_id = ti["external_executor_id"]
         queue = cluster.heavy_queue if task.split("[")[0] in PER_FILE else cluster.queue
