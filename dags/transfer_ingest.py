@@ -106,7 +106,7 @@ def transfer_ingest():
         if row.decision:
             tasks.append(
                 DecisionOperator(
-                    task_id=row.service, task_display_name=row.name, decision=row.decision
+                    task_id=row.service, task_display_name=row.name, decision=row.service
                 )
             )
             continue

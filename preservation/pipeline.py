@@ -2,15 +2,16 @@
 with its three decision points among them.
 
 One row per stage: a micro-service's module under ``preservation/services/``
-(verb_object, with ``NAME`` and ``run``), or a decision point (``decision``: its
-processing configuration setting), the name as Archivematica spells it (the task's display name
-in the Airflow UI), whether it works per file (mapped over chunks of files in the DAG,
-on the heavy queue), which half of the workflow it belongs to, the Airflow assets it
-updates, and what its ``run`` takes besides the package (``needs``, by parameter name:
-``source`` the transfer, ``location`` and ``replicas`` the AIP's storage, ``dip_location``
-the DIP's, ``drop_box`` the upload to settle after storage; a per-file stage also takes
-its ``chunk``). The transfer_ingest DAG, the Packages page, the benchmark and the tests all
-read it; a test holds each ``name`` to its module's ``NAME``.
+(verb_object, with ``NAME`` and ``run``), or a decision point (``decision``: the
+processing configuration setting of that name), the name as Archivematica spells it (the
+task's display name in the Airflow UI), whether it works per file (mapped over chunks of
+files in the DAG, on the heavy queue), which half of the workflow it belongs to, the
+Airflow assets it updates, and what its ``run`` takes besides the package (``needs``, by
+parameter name: ``source`` the transfer, ``location`` and ``replicas`` the AIP's
+storage, ``dip_location`` the DIP's, ``drop_box`` the upload to settle after storage; a
+per-file stage also takes its ``chunk``). The transfer_ingest DAG, the Packages page,
+the benchmark and the tests all read it; a test holds each ``name`` to its module's
+``NAME``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ class Stage:
     per_file: bool = False
     outlets: tuple[str, ...] = ()  # asset names (preservation_airflow.hooks.slack's)
     needs: tuple[str, ...] = ()
-    #: A decision point, not a micro-service: its processing configuration setting
-    #: (preset, or "ask" a person: preservation.shared.decisions).
-    decision: str = ""
+    #: A decision point, not a micro-service; its ``service`` names the processing
+    #: configuration setting (preset, or "ask" a person: preservation.shared.decisions).
+    decision: bool = False
 
     @property
     def module(self) -> str:
@@ -47,18 +48,16 @@ STAGES = (
     Stage("extract_packages", "Extract packages", "transfer"),
     Stage("characterize_files", "Characterize and extract metadata", "transfer", True),
     Stage("validate_files", "Validation", "transfer", True),
-    Stage("approve_transfer", "Approve transfer", "transfer", decision="approve_transfer"),
+    Stage("approve_transfer", "Approve transfer", "transfer", decision=True),
     Stage("create_sip", "Create SIP", "ingest"),
-    Stage(
-        "choose_normalization", "Choose normalization", "ingest", decision="choose_normalization"
-    ),
+    Stage("choose_normalization", "Choose normalization", "ingest", decision=True),
     Stage("normalize_files", "Normalize", "ingest", True),
     Stage("transcribe_files", "Transcribe SIP contents", "ingest", True),
     Stage("generate_aip_mets", "Generate AIP METS", "ingest"),
     Stage("add_readme", "Add README.html", "ingest"),
     Stage("prepare_aip", "Prepare AIP", "ingest"),
     Stage("compress_aip", "Compress AIP", "ingest"),
-    Stage("review_aip", "Review AIP", "ingest", decision="review_aip"),
+    Stage("review_aip", "Review AIP", "ingest", decision=True),
     Stage(
         "store_aip",
         "Store AIP",

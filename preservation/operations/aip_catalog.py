@@ -43,8 +43,7 @@ def list_aips(location: Location, identifier: str | None = None) -> list[dict]:
             listed.append(
                 {
                     **record.as_dict(),
-                    "status": f"deleted {tombstone.deleted_at} by {tombstone.approved_by} "
-                    f"(asked by {tombstone.requested_by}): {tombstone.reason}",
+                    "status": tombstone.summary,
                     "deleted": {k: v for k, v in tombstone.as_dict().items() if k != "record"},
                 }
             )
@@ -64,13 +63,12 @@ def get(
     returns the local copy (its pointer file, if any, beside it). ``user`` fetched it."""
     record = location.index.resolve(reference, version)
     if record is None:
-        gone = location.index.resolve(reference, version, include_deleted=True)
-        tombstone = location.index.tombstone(gone.aip_uuid) if gone else None
+        tombstone = location.index.gone(reference, version)
         if tombstone:
+            gone = tombstone.record
             raise NotStored(
-                f"AIP {gone.aip_uuid} ({gone.identifier}, version {gone.version}) was deleted "
-                f"on {tombstone.deleted_at} by {tombstone.approved_by} (asked by "
-                f"{tombstone.requested_by}): {tombstone.reason}"
+                f"AIP {gone.aip_uuid} ({gone.identifier}, version {gone.version}) was "
+                f"{tombstone.summary}"
             )
         wanted = f"version {version} of {reference!r}" if version else repr(reference)
         raise NotStored(

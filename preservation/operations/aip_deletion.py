@@ -97,11 +97,14 @@ def delete(
 ) -> Tombstone:
     """Remove the AIP from ``location`` and every replica, then keep its tombstone (with
     the PREMIS ``deletion`` event) in each of their indexes."""
+    stores = [location, *replicas]
+    # Gone from every store before any tombstone; on a retry after a partial deletion,
+    # what is left goes and nothing else is written again.
+    removed = [path for loc in stores for path in loc.delete(asked.aip_uuid)]
     buried = location.index.tombstone(asked.aip_uuid)
     if buried is None:
-        removed = [path for loc in [location, *replicas] for path in loc.delete(asked.aip_uuid)]
         when = now()
-        places = [loc.description for loc in [location, *replicas]]
+        places = [loc.description for loc in stores]
         event = {
             "eventIdentifierType": "UUID",
             "eventIdentifierValue": stable_uuid(premis.DELETION, asked.request_id),
@@ -120,8 +123,7 @@ def delete(
         buried = Tombstone(
             record, when, asked.requested_by, approved_by, asked.reason, places, event
         )
-    for loc in [location, *replicas]:
-        loc.delete(asked.aip_uuid)  # a retry after a partial deletion finishes it
+    for loc in stores:
         loc.index.bury(buried)
     _audit(location, asked, "deleted", approved_by, detail=", ".join(buried.locations))
     return buried
@@ -144,11 +146,10 @@ def _audit(
 
 
 def _not_stored(location: Location, reference: str, version: int | None) -> str:
-    gone = location.index.resolve(reference, version, include_deleted=True)
-    tombstone = location.index.tombstone(gone.aip_uuid) if gone else None
+    tombstone = location.index.gone(reference, version)
     if tombstone:
         return (
-            f"AIP {gone.aip_uuid} was deleted already, on {tombstone.deleted_at} "
+            f"AIP {tombstone.record.aip_uuid} was deleted already, on {tombstone.deleted_at} "
             f"(asked by {tombstone.requested_by}, approved by {tombstone.approved_by})"
         )
     wanted = f"version {version} of {reference!r}" if version else repr(reference)

@@ -13,14 +13,14 @@ a verdict on the package: the run ends with its reason and the upload stays wher
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from preservation.core import processing_config
 from preservation.core.errors import PackageRejected
-from preservation.core.package import Package
-from preservation.core.premis import Event, stable_uuid
-from preservation.metadata.package_summary import NORMALIZATION_REPORT, summarize
-from preservation.storage.aip_index import AuditEntry
-from preservation.storage.location import Location
+
+if TYPE_CHECKING:  # the DAG file reads POINTS when it is parsed: that stays light
+    from preservation.core.package import Package
+    from preservation.storage.location import Location
 
 APPROVE, REJECT, STORE = "Approve", "Reject", "Store"
 
@@ -69,6 +69,8 @@ POINTS = {
 
 def findings(package: Package) -> str:
     """What was found, in Markdown: what the person deciding is shown."""
+    from preservation.metadata.package_summary import NORMALIZATION_REPORT, summarize
+
     state = package.state
     summary = summarize(
         state.files(), state.events_by_subject(), package.logs_dir() / NORMALIZATION_REPORT
@@ -102,6 +104,9 @@ def record(
 ) -> None:
     """Record who decided what (``how``: "answered", "preset", "timed out"); raises
     :class:`Rejected` for a rejection, once recorded."""
+    from preservation.core.premis import Event, stable_uuid
+    from preservation.storage.aip_index import AuditEntry
+
     if choice not in point.options:
         raise ValueError(f"{choice!r} is not an answer to {point.name}: {point.options}")
     note = f"{point.name}: {choice} ({how} by {decided_by})"

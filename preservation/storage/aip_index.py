@@ -168,6 +168,14 @@ class Tombstone:
     locations: list[str]
     event: dict
 
+    @property
+    def summary(self) -> str:
+        """Who deleted it, when and why, in one line."""
+        return (
+            f"deleted on {self.deleted_at} by {self.approved_by} (asked by "
+            f"{self.requested_by}): {self.reason}"
+        )
+
     def as_dict(self) -> dict:
         return {**asdict(self), "record": self.record.as_dict()}
 
@@ -284,6 +292,11 @@ class Index:
         """The tombstone of a deleted AIP (None: not deleted)."""
         data = self.records.get(f"deleted/{aip_uuid}.json")
         return Tombstone.from_dict(json.loads(data)) if data else None
+
+    def gone(self, reference: str, version: int | None = None) -> Tombstone | None:
+        """The tombstone of the deleted AIP ``reference`` names (as ``resolve`` reads it)."""
+        record = self.resolve(reference, version, include_deleted=True)
+        return self.tombstone(record.aip_uuid) if record else None
 
     def deleted_uuids(self) -> set[str]:
         """The UUIDs of every deleted AIP (one listing)."""

@@ -108,6 +108,14 @@ def aip_store(settings, aws_conn_id: str, space: str = ""):
     )
 
 
+def aip_replicas(settings, aws_conn_id: str, space: str = "") -> list:
+    """The deployment's AIP replica locations (``PRESERVATION_AIP_REPLICAS``)."""
+    from preservation.storage.locations import open_location
+
+    client = client_factory(aws_conn_id)
+    return [open_location(url, None, client, space) for url in settings.aip_replica_urls]
+
+
 def aip_location(package, context):
     """The main AIP location of this run, writing into the space its AIP belongs to."""
     return aip_store(package.settings, conn_id_for(context), _space(package))
@@ -121,17 +129,14 @@ def locations(needs: tuple[str, ...], package, context) -> dict:
 
     settings = package.settings
     conn_id, space = conn_id_for(context), _space(package)
-    client = client_factory(conn_id)
     kwargs = {}
     if "location" in needs:
         kwargs["location"] = aip_store(settings, conn_id, space)
     if "replicas" in needs:
-        kwargs["replicas"] = [
-            open_location(u, None, client, space) for u in settings.aip_replica_urls
-        ]
+        kwargs["replicas"] = aip_replicas(settings, conn_id, space)
     if "dip_location" in needs:
         kwargs["dip_location"] = open_location(
-            settings.dip_store_url, settings.dip_store, client, space
+            settings.dip_store_url, settings.dip_store, client_factory(conn_id), space
         )
     if "drop_box" in needs:
         upload = drop_box_upload(context)

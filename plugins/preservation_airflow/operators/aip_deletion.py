@@ -23,13 +23,10 @@ REQUEST_TASK, APPROVE_TASK, DELETE_TASK = "request_deletion", "approve_deletion"
 def _stores(aws_conn_id: str):
     """The deployment's AIP store and its replicas."""
     from preservation.core.settings import load_settings
-    from preservation.storage.locations import open_location
-    from preservation_airflow.hooks.storage import aip_store, client_factory
+    from preservation_airflow.hooks.storage import aip_replicas, aip_store
 
     settings = load_settings()
-    client = client_factory(aws_conn_id)
-    replicas = [open_location(url, None, client, "") for url in settings.aip_replica_urls]
-    return aip_store(settings, aws_conn_id), replicas
+    return aip_store(settings, aws_conn_id), aip_replicas(settings, aws_conn_id)
 
 
 def _request(context):

@@ -65,18 +65,16 @@ class WatchStuckTransfersOperator(BaseOperator):
         late_runs = stuck_transfers.stuck(runs, now, self.base_minutes, self.minutes_per_gb)
         late_questions = stuck_transfers.unanswered(questions, now, self.reminder_minutes)
         index = aip_store(load_settings(), aws_conn_id()).index
-        new_runs = [r for r in late_runs if not index.alerted(f"stuck/{r.run_id}")]
-        new_questions = [
-            q for q in late_questions if not index.alerted(f"unanswered/{q.run_id}/{q.task}")
-        ]
-        if new_runs or new_questions:
+        late = {f"stuck/{r.run_id}": r for r in late_runs}
+        late |= {f"unanswered/{q.run_id}/{q.task}": q for q in late_questions}
+        new = {key: item for key, item in late.items() if not index.alerted(key)}
+        new_runs = [item for item in new.values() if isinstance(item, stuck_transfers.Running)]
+        new_questions = [item for item in new.values() if isinstance(item, stuck_transfers.Waiting)]
+        if new:
             message = stuck_transfers.message(new_runs, new_questions, now, slack.system_name())
             self.log.info("Posted to %s:\n%s", slack.post(message), message["text"])
             # Remembered once posted: a post that failed is tried again next time.
-            for run in new_runs:
-                index.remember_alert(f"stuck/{run.run_id}", {"at": now.isoformat()})
-            for question in new_questions:
-                key = f"unanswered/{question.run_id}/{question.task}"
+            for key in new:
                 index.remember_alert(key, {"at": now.isoformat()})
         self.log.info(
             "%d run(s) going, %d late (%d new); %d question(s) waiting, %d late (%d new)",
