@@ -30,39 +30,11 @@ from datetime import timedelta
 
 from airflow.sdk import Param, chain, dag
 
-from preservation import pipeline
 from preservation.core import processing_config
 from preservation_airflow import dag_defaults
 from preservation_airflow.auth.access import START_DAG
-from preservation_airflow.hooks.slack import STORED_AIPS
 from preservation_airflow.notifications.alerts import TransferFailedNotifier
-from preservation_airflow.operators.decisions import DecisionOperator
-from preservation_airflow.operators.micro_service import (
-    MicroServiceOperator,
-    PlanFileChunksOperator,
-)
-
-
-def stage(service: str, name: str, **kwargs) -> MicroServiceOperator:
-    """One micro-service task: task id = module name, display name = Archivematica's."""
-    return MicroServiceOperator(task_id=service, service=service, task_display_name=name, **kwargs)
-
-
-# The per-file stages go to a queue of their own when one is named, so a deployment can
-# give them workers (and per-worker concurrency) of their own.
-HEAVY = {"queue": q} if (q := os.environ.get("PRESERVATION_HEAVY_QUEUE")) else {}
-
-
-def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
-    """A per-file micro-service, one mapped task instance per chunk of files, each shown
-    as which part of the files it is ("part 2 of 8: 500 files")."""
-    return MicroServiceOperator.partial(
-        task_id=service,
-        service=service,
-        task_display_name=name,
-        map_index_template="{{ chunk_label }}",
-        **HEAVY,
-    ).expand(chunk=chunks.output)
+from preservation_airflow.pipeline_tasks import pipeline_tasks
 
 
 @dag(
@@ -97,26 +69,7 @@ def per_file(service: str, name: str, chunks: PlanFileChunksOperator):
 def transfer_ingest():
     # No task groups: Airflow 3.3's grid and graph show a group collapsed until clicked,
     # which hides the micro-service names the archivist follows.
-    chunks = PlanFileChunksOperator(
-        task_id="plan_file_chunks", task_display_name="Plan file chunks"
-    )
-    assets = {"stored_aips": STORED_AIPS}  # Store AIP's: each stored AIP (and SNS)
-    tasks = []
-    for row in pipeline.STAGES:
-        if row.decision:
-            tasks.append(
-                DecisionOperator(
-                    task_id=row.service, task_display_name=row.name, decision=row.service
-                )
-            )
-            continue
-        if row.per_file and chunks not in tasks:
-            tasks.append(chunks)  # before the first per-file stage: how to split its files
-        if row.per_file:
-            tasks.append(per_file(row.service, row.name, chunks))
-        else:
-            tasks.append(stage(row.service, row.name, outlets=[assets[o] for o in row.outlets]))
-    chain(*tasks)
+    chain(*pipeline_tasks())
 
 
 transfer_ingest()

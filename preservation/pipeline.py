@@ -79,6 +79,24 @@ PER_FILE = tuple(s.service for s in STAGES if s.per_file)
 AFTER_STORAGE = TRANSFER_INGEST[TRANSFER_INGEST.index("store_aip") :]
 
 
+#: What a reingest of each mode runs again (the other stages skip themselves): metadata
+#: only, the METS and the AIP are made again; partial, normalization first; full, all.
+_AIP = ("generate_aip_mets", "add_readme", "prepare_aip", "compress_aip", "review_aip")
+REINGEST = {
+    "metadata": (*_AIP, "store_aip", "clean_up"),
+    "partial": (
+        "choose_normalization",
+        "normalize_files",
+        "transcribe_files",
+        *_AIP,
+        "store_aip",
+        "store_dip",
+        "clean_up",
+    ),
+    "full": tuple(s.service for s in STAGES),
+}
+
+
 def stage(service: str) -> Stage:
     """The row of the stage table for ``service``."""
     for row in STAGES:

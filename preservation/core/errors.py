@@ -139,6 +139,17 @@ class DeletionRefused(PackageRejected):
     )
 
 
+class ReingestRefused(PackageRejected):
+    """A reingest that cannot go ahead as asked: no such stored AIP, an unknown mode, or
+    new metadata (metadata.csv, rights.csv) that breaks the transfer package rules."""
+
+    advice = (
+        "Ask again as the message says: name a stored AIP (`preservation aip list`), a mode "
+        "(metadata, partial or full) and, for new metadata, a metadata.csv or rights.csv "
+        "that follows the transfer package rules."
+    )
+
+
 class StepNotApplicable(Exception):
     """Not an error: the step has nothing to do for this package or configuration.
 

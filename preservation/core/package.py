@@ -7,13 +7,15 @@ package without passing anything but the run key around.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from preservation import SOFTWARE_ID, SOFTWARE_NAME
+from preservation.core.fsutil import atomic_writer
 from preservation.core.names import sanitize, shorten
 from preservation.core.premis import Agent, stable_uuid
 from preservation.core.processing_config import ProcessingConfig
@@ -86,14 +88,56 @@ class PackageRef:
         return f"{self.name}-{self.aip_uuid}"
 
 
+#: Archivematica's three kinds of reingest: the METS's descriptive and rights metadata
+#: only; normalization again with the current format policy registry; the whole chain
+#: again from the AIP's originals.
+REINGEST_MODES = ("metadata", "partial", "full")
+
+
+@dataclass(frozen=True)
+class Reingest:
+    """A package that is a new version of a stored AIP (``reingest.json`` in the run's
+    reingest folder, written once the stored AIP is fetched and verified)."""
+
+    previous_aip: str  # the UUID of the version reingested
+    identifier: str  # the identifier both versions are stored under
+    version: int  # the previous version's number
+    mode: str  # metadata | partial | full
+    name: str  # the package's name (the AIP is <name>-<uuid>)
+    mets_created: str  # the previous METS's CREATEDATE, kept by every later version
+    bag: str = ""  # the fetched AIP's bag, inside the reingest folder
+
+    FILE = "reingest.json"
+
+    def __post_init__(self) -> None:
+        if self.mode not in REINGEST_MODES:
+            raise ValueError(f"reingest mode {self.mode!r}: use one of {', '.join(REINGEST_MODES)}")
+
+    @staticmethod
+    def folder(settings: Settings, run_key: str) -> Path:
+        """Where a reingest run keeps the fetched AIP and what it makes of it."""
+        return settings.processing_directory / "reingest" / stable_uuid("reingest", run_key)
+
+    @classmethod
+    def load(cls, folder: Path) -> Reingest | None:
+        path = folder / cls.FILE
+        return cls(**json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
+
+    def save(self, folder: Path) -> None:
+        with atomic_writer(folder / self.FILE) as handle:
+            handle.write(json.dumps(asdict(self), indent=1).encode("utf-8"))
+
+
 @dataclass
 class Package:
-    """A package being processed: identity, settings, configuration and who started it."""
+    """A package being processed: identity, settings, configuration and who started it
+    (and, for a reingest, which stored AIP it is a new version of)."""
 
     ref: PackageRef
     settings: Settings
     config: ProcessingConfig
     started_by: str = "system"
+    reingest: Reingest | None = None
 
     @property
     def transfer_dir(self) -> Path:

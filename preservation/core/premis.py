@@ -24,6 +24,8 @@ NORMALIZATION = "normalization"
 CREATION = "creation"
 TRANSCRIPTION = "transcription"
 DELETION = "deletion"
+REINGESTION = "reingestion"
+METADATA_MODIFICATION = "metadata modification"
 
 #: Namespace for the deterministic identifiers of this system (events, runs). A retried
 #: task computes the same identifier for the same event, so it replaces, never duplicates.

@@ -59,32 +59,66 @@ def ensure_database(env: dict[str, str], log) -> None:
 
 
 def ingest(args: argparse.Namespace) -> int:
+    if _asks_a_person(args.processing_config):
+        return 2
+    source = args.path
+    if "://" not in source:
+        source = str(Path(source).resolve())
+    return _run_in_process(
+        "ingest", ["--transfer", source], args.processing_config, args.timeout, "Transfer"
+    )
+
+
+def reingest(args: argparse.Namespace) -> int:
+    """Run aip_reingest for one stored AIP on the embedded default."""
+    if _asks_a_person(args.processing_config):
+        return 2
+    conf: dict = {"aip": args.aip, "mode": args.mode}
+    if args.version is not None:
+        conf["version"] = args.version
+    for name in ("metadata_csv", "rights_csv"):
+        if getattr(args, name):
+            conf[name] = str(Path(getattr(args, name)).resolve())
+    return _run_in_process(
+        "reingest",
+        ["--reingest", json.dumps(conf)],
+        args.processing_config,
+        args.timeout,
+        "Reingest",
+    )
+
+
+def _asks_a_person(name: str) -> bool:
+    """Whether the processing configuration ``name`` is unusable here (says why): unknown,
+    or it asks a person a question nobody can answer in this process."""
     from preservation.core import processing_config
     from preservation.core.errors import TransferInvalid
 
     try:
-        config = processing_config.load(args.processing_config)
+        config = processing_config.load(name)
     except TransferInvalid as error:
         print(error, file=sys.stderr)
-        return 2
+        return True
     asked = [d for d in processing_config.DECISIONS if config.asks(d)]
     if asked:
         print(
             f"Processing configuration {config.name!r} asks a person ({', '.join(asked)}), "
-            "and `preservation ingest` runs where nobody can answer: start the run on a "
+            "and this command runs where nobody can answer: start the run on a "
             "deployment (make run, or a cluster) and answer in Required Actions.",
             file=sys.stderr,
         )
-        return 2
+        return True
+    return False
+
+
+def _run_in_process(kind: str, runner_args: list[str], config: str, timeout: int, what: str) -> int:
+    """Run a DAG in-process with the ingest runner; prints and returns its outcome."""
     settings = load_settings()
     env = airflow_environment(settings)
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    log_path = logs / f"ingest-{stamp}.log"
-    source = args.path
-    if "://" not in source:
-        source = str(Path(source).resolve())
+    log_path = logs / f"{kind}-{stamp}.log"
     with open(log_path, "w") as log, tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "result.json"
         try:
@@ -94,29 +128,28 @@ def ingest(args: argparse.Namespace) -> int:
                     sys.executable,
                     "-m",
                     "preservation_airflow.commands.ingest_runner",
-                    "--transfer",
-                    source,
+                    *runner_args,
                     "--processing-config",
-                    args.processing_config,
+                    config,
                     "--result",
                     str(result_file),
                 ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                timeout=args.timeout,
+                timeout=timeout,
             )
             result = json.loads(result_file.read_text()) if result_file.exists() else None
         except (subprocess.SubprocessError, OSError) as exc:
             result = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
         if result is None:
-            result = {"status": "failed", "reason": f"the ingest runner stopped; see {log_path}"}
+            result = {"status": "failed", "reason": f"the {kind} runner stopped; see {log_path}"}
     result.setdefault("log", str(log_path))
     if result["status"] == "stored":
         print(f"Stored AIP {result['aip_uuid']} at {result['aip_path']}")
     else:
         print(
-            f"Transfer failed at {result.get('failed_task', '?')}: {result.get('reason')}",
+            f"{what} failed at {result.get('failed_task', '?')}: {result.get('reason')}",
             file=sys.stderr,
         )
     print(f"Airflow log: {log_path}")
@@ -279,18 +312,33 @@ def cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(command: argparse.ArgumentParser) -> None:
+    """The options of a command that runs a DAG in this process."""
+    command.add_argument(
+        "--processing-config", default="default", choices=processing_config.available()
+    )
+    command.add_argument(
+        "--timeout", type=int, default=24 * 3600, help="stop waiting after this many seconds"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="preservation", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("ingest", help="ingest one transfer (.zip or folder)")
     run.add_argument("path", help="path or URL of the transfer: a .zip or a folder")
-    run.add_argument(
-        "--processing-config", default="default", choices=processing_config.available()
-    )
-    run.add_argument(
-        "--timeout", type=int, default=24 * 3600, help="stop waiting after this many seconds"
-    )
+    _run_options(run)
     run.set_defaults(handler=ingest)
+    again = commands.add_parser(
+        "reingest", help="make a new version of a stored AIP (metadata, partial or full)"
+    )
+    again.add_argument("aip", help="the AIP's UUID or identifier")
+    again.add_argument("--mode", choices=("metadata", "partial", "full"), default="metadata")
+    again.add_argument("--version", type=int, help="which version of the identifier (newest)")
+    again.add_argument("--metadata-csv", help="a new metadata.csv")
+    again.add_argument("--rights-csv", help="a new rights.csv")
+    _run_options(again)
+    again.set_defaults(handler=reingest)
     passthrough = commands.add_parser("airflow", help="run the Airflow CLI on the embedded default")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)
     passthrough.set_defaults(handler=airflow)

@@ -2,7 +2,8 @@
 
 One ``amdSec`` per file: a ``techMD`` with the PREMIS object, a ``rightsMD`` per rights
 statement, a ``digiprovMD`` per PREMIS event and one per agent (software, organization,
-user). ``fileSec`` groups files by use; two ``structMap``s: "Archivematica default"
+user); and one for the package's own events (its decisions), linked from its div.
+``fileSec`` groups files by use; two ``structMap``s: "Archivematica default"
 (physical, with file pointers) and "Normative Directory Structure" (logical, keeping
 empty directories). The document is built with lxml in one pass over the state.
 """
@@ -19,7 +20,7 @@ from lxml import etree
 
 from preservation import SOFTWARE_ID
 from preservation.core.fsutil import atomic_writer
-from preservation.core.package import Package
+from preservation.core.package import Package, Reingest
 from preservation.core.premis import Agent, Event, now, stable_uuid
 from preservation.core.safe_xml import parse_bytes
 from preservation.core.state import FileRecord
@@ -107,8 +108,18 @@ def _root() -> etree._Element:
     return root
 
 
-def _header(parent: etree._Element) -> None:
-    header = _sub(parent, M("metsHdr"), CREATEDATE=now()[:19])
+def _header(parent: etree._Element, reingest: Reingest | None = None) -> None:
+    if reingest is None:
+        header = _sub(parent, M("metsHdr"), CREATEDATE=now()[:19])
+    else:
+        # A new version of a stored AIP: created when the first version was, modified now.
+        header = _sub(
+            parent,
+            M("metsHdr"),
+            CREATEDATE=reingest.mets_created or now()[:19],
+            LASTMODDATE=now()[:19],
+            RECORDSTATUS="Update",
+        )
     agent = _sub(header, M("agent"), ROLE="CREATOR", TYPE="OTHER", OTHERTYPE="SOFTWARE")
     _sub(agent, M("name"), SOFTWARE_ID)
 
@@ -122,8 +133,10 @@ def sections(
     one file's amdSec in memory at a time, not the whole document.
     """
     holder = _root()
-    _header(holder)
-    dmd_ids = _dmd_sections(holder, package, scope)
+    # The AIP's METS of a reingest says so; the transfer's (submission documentation) not.
+    reingest = package.reingest if scope.object_uuid == package.ref.aip_uuid else None
+    _header(holder, reingest)
+    dmd_ids = _dmd_sections(holder, package, scope, reingest)
     yield from list(holder)
     templates = _DigiprovTemplates(package.agents())
     rights = _rights_by_path(package, records)
@@ -143,12 +156,27 @@ def sections(
             relations.get(record.uuid, []),
         )
         yield holder[0]
+    package_amd = None
+    if events.get(scope.object_uuid):
+        # Events about the package itself (the decisions taken on it): an amdSec of its
+        # own, linked from the package's div.
+        package_amd = "amdSec_package"
+        holder = _root()
+        amd = _sub(holder, M("amdSec"), ID=package_amd)
+        sequence = 0
+        for event in events[scope.object_uuid]:
+            sequence += 1
+            amd.append(templates.event(f"digiprovMD_package_{sequence}", event))
+        for agent_md in templates.agents:
+            sequence += 1
+            amd.append(templates.copy(agent_md, f"digiprovMD_package_{sequence}"))
+        yield amd
     holder = _root()
     sources = {
         uuid: rel[1] for uuid, rels in relations.items() for rel in rels if rel[0] == "has source"
     }
     _file_section(holder, scope, records, amd_ids, sources)
-    _struct_maps(holder, scope, records, dmd_ids)
+    _struct_maps(holder, scope, records, dmd_ids, package_amd)
     yield from list(holder)
 
 
@@ -178,7 +206,9 @@ def write(tree: etree._ElementTree, path: Path) -> None:
     write_document(path, list(tree.getroot()))
 
 
-def _dmd_sections(mets, package: Package, scope: MetsScope) -> list[str]:
+def _dmd_sections(
+    mets, package: Package, scope: MetsScope, reingest: Reingest | None = None
+) -> list[str]:
     xml = _wrap(mets, "dmdSec", "dmdSec_1", "PREMIS:OBJECT")
     entity = _premis(xml, "object")
     entity.set(f"{{{XSI_NS}}}type", "premis:intellectualEntity")
@@ -186,6 +216,10 @@ def _dmd_sections(mets, package: Package, scope: MetsScope) -> list[str]:
     _sub(ident, P("objectIdentifierType"), "UUID")
     _sub(ident, P("objectIdentifierValue"), scope.object_uuid)
     _sub(entity, P("originalName"), scope.original_name)
+    if reingest is not None:
+        # This AIP is a new version of the one reingested (each file's ``reingestion``
+        # event names it too).
+        _relationship(entity, "derivation", "has source", reingest.previous_aip)
     ids = ["dmdSec_1"]
     facts = package.state.facts()
     if facts.dublin_core:
@@ -494,18 +528,24 @@ def _file_section(
             )
 
 
-def _struct_maps(mets, scope: MetsScope, records: list[FileRecord], dmd_ids: list[str]) -> None:
+def _struct_maps(
+    mets,
+    scope: MetsScope,
+    records: list[FileRecord],
+    dmd_ids: list[str],
+    package_amd: str | None = None,
+) -> None:
     by_path = {r.path: r for r in records}
     default, normative = _directory_divs(scope.root / "objects", "objects", by_path)
-    for number, (label, kind, div, dmd) in enumerate(
+    for number, (label, kind, div, dmd, amd) in enumerate(
         (
-            ("Archivematica default", "physical", default, " ".join(dmd_ids)),
-            ("Normative Directory Structure", "logical", normative, None),
+            ("Archivematica default", "physical", default, " ".join(dmd_ids), package_amd),
+            ("Normative Directory Structure", "logical", normative, None, None),
         ),
         start=1,
     ):
         struct = _sub(mets, M("structMap"), ID=f"structMap_{number}", LABEL=label, TYPE=kind)
-        top = _sub(struct, M("div"), LABEL=scope.label, TYPE="Directory", DMDID=dmd)
+        top = _sub(struct, M("div"), LABEL=scope.label, TYPE="Directory", DMDID=dmd, ADMID=amd)
         if div is not None:
             top.append(div)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from preservation.core.errors import FixityMismatch, NotStored
 from preservation.shared.aip_package import recorded_sha256
-from preservation.storage.aip_index import AuditEntry
+from preservation.storage.aip_index import AuditEntry, Stored
 from preservation.storage.location import Location, verify_bag
 from preservation.tools.process import file_digest
 
@@ -61,20 +61,45 @@ def get(
 ) -> Path:
     """Fetch the AIP ``reference`` (a UUID or an identifier) into ``output`` and check it;
     returns the local copy (its pointer file, if any, beside it). ``user`` fetched it."""
-    record = location.index.resolve(reference, version)
-    if record is None:
-        tombstone = location.index.gone(reference, version)
-        if tombstone:
-            gone = tombstone.record
-            raise NotStored(
-                f"AIP {gone.aip_uuid} ({gone.identifier}, version {gone.version}) was "
-                f"{tombstone.summary}"
-            )
-        wanted = f"version {version} of {reference!r}" if version else repr(reference)
-        raise NotStored(
-            f"No stored AIP is {wanted} in {location.description}; "
-            "`preservation aip list` shows what is stored"
+    record = resolve(location, reference, version)
+    target = fetch(location, record, output)
+    location.index.audit(
+        AuditEntry(
+            str(uuid.uuid4()),  # every fetch is an entry of its own
+            "downloaded",
+            user or getpass.getuser(),
+            record.aip_uuid,
+            identifier=record.identifier,
+            detail=f"version {record.version} to {target}",
         )
+    )
+    return target
+
+
+def resolve(location: Location, reference: str, version: int | None = None) -> Stored:
+    """The stored AIP ``reference`` names (a UUID, or an identifier's version: its newest
+    when ``version`` is None); ``NotStored`` saying why when there is none."""
+    record = location.index.resolve(reference, version)
+    if record is not None:
+        return record
+    tombstone = location.index.gone(reference, version)
+    if tombstone:
+        gone = tombstone.record
+        raise NotStored(
+            f"AIP {gone.aip_uuid} ({gone.identifier}, version {gone.version}) was "
+            f"{tombstone.summary}"
+        )
+    wanted = f"version {version} of {reference!r}" if version else repr(reference)
+    raise NotStored(
+        f"No stored AIP is {wanted} in {location.description}; "
+        "`preservation aip list` shows what is stored"
+    )
+
+
+def fetch(location: Location, record: Stored, output: Path) -> Path:
+    """Copy the stored AIP ``record`` into ``output`` and check it against its record
+    (every bag checksum, or the package's sha256); only a complete, intact copy appears
+    there. Returns it (its pointer file, if any, beside it)."""
     output.mkdir(parents=True, exist_ok=True)
     stored = location.url(record)
     with tempfile.TemporaryDirectory(prefix=".aip-get-", dir=output) as work:
@@ -95,16 +120,6 @@ def get(
         local.rename(target)  # complete and checked: only now in the output folder
     if pointer:
         (output / f"pointer.{record.aip_uuid}.xml").write_bytes(pointer)
-    location.index.audit(
-        AuditEntry(
-            str(uuid.uuid4()),  # every fetch is an entry of its own
-            "downloaded",
-            user or getpass.getuser(),
-            record.aip_uuid,
-            identifier=record.identifier,
-            detail=f"version {record.version} to {target}",
-        )
-    )
     return target
 
 

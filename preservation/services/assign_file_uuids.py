@@ -1,7 +1,8 @@
 """Assign file UUIDs and checksums: give every file an identity and a sha256.
 
-Records, per file, ``ingestion``, ``message digest calculation`` (sha256) and, when the
-transfer is an accession, ``registration`` with the accession number. Hashing runs in
+Records, per file, ``ingestion``, ``message digest calculation`` (sha256), when the
+transfer is an accession, ``registration`` with the accession number, and in a full
+reingest ``reingestion`` naming the AIP reingested. Hashing runs in
 parallel threads; the state is written in one transaction per batch.
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from preservation.core.package import Package
 from preservation.shared.file_registry import DIGEST_DETAIL, checksum, register
+from preservation.shared.reingestion import reingestion_events
 
 # Shared with other stages: preservation.shared.file_registry (re-exported here).
 __all__ = ["NAME", "run", "AssignResult", "checksum", "DIGEST_DETAIL", "register"]
@@ -38,6 +40,8 @@ def run(package: Package) -> AssignResult:
         paths += [(p, "metadata") for p in _files(root, "metadata")]
     records = register(package, paths)
     events = checksum(package, records, root)
+    # A full reingest: each file is also a file of the AIP reingested.
+    events += package.state.record_events(reingestion_events(package, records))
     return AssignResult(len(records), sum(r.size or 0 for r in records), events)
 
 

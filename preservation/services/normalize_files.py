@@ -218,7 +218,7 @@ def _target(package: Package, record: FileRecord, purpose: str, extension: str) 
     original = PurePosixPath(record.path)
     extension = extension.replace("{ext}", original.suffix.lstrip(".")) or "bin"
     if purpose == "preservation":
-        uuid = derivative_uuid(record.uuid, purpose)
+        uuid = derivative_uuid(package, record.uuid, purpose)
         rel = str(original.with_name(shorten(f"{original.stem}-{uuid}.{extension}")))
         return package.sip_data / rel, rel
     if purpose == "access":
@@ -247,7 +247,7 @@ def _derive(package: Package, record: FileRecord, purpose: str, command: fpr.Com
         in_aip = purpose == "preservation"
         made = Derivative(
             record.uuid,
-            derivative_uuid(record.uuid, purpose),
+            derivative_uuid(package, record.uuid, purpose),
             purpose,
             rel,
             event,
@@ -300,7 +300,7 @@ def _use_manual(
     shutil.copyfile(source, target)
     source.unlink()
     package.state.mark_removed([provided.uuid])
-    made = Derivative(record.uuid, derivative_uuid(record.uuid, purpose), purpose, rel)
+    made = Derivative(record.uuid, derivative_uuid(package, record.uuid, purpose), purpose, rel)
     return Outcome(record, purpose, "manual", "", provided.path, made=made)
 
 

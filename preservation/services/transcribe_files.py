@@ -70,7 +70,7 @@ def run(package: Package, chunk: int | None = None) -> TranscribeResult:
             f"{'transcribed to ' + rel if result.ok else 'failed: ' + result.message}"
         )
         if result.ok:
-            uuid = derivative_uuid(record.uuid, PURPOSE)
+            uuid = derivative_uuid(package, record.uuid, PURPOSE)
             made.append(Derivative(record.uuid, uuid, PURPOSE, rel, event, FILE_GROUP))
     package.state.record_events(events)
     derivatives.record(package, made)

@@ -72,7 +72,11 @@ def run(package: Package) -> ComplianceResult:
             f"Transfer {package.ref.name} does not follow the transfer package rules", problems
         )
     assert info is not None
-    external = info.identifier or package.ref.aip_uuid
+    # A reingest is a new version of the identifier it was stored under, whatever its
+    # (new) metadata.csv says.
+    external = (
+        package.reingest.identifier if package.reingest else info.identifier
+    ) or package.ref.aip_uuid
     package.state.record_facts(
         package_kind=info.kind,
         catalogue_identifier=info.catalogue_identifier,

@@ -44,6 +44,9 @@ def working_copies(package: Package) -> list[Path]:
     ]
     if package.config.compression != "uncompressed":
         targets.append(package_path(package))
+    if package.reingest is not None:
+        # The fetched AIP and what the reingest made of it.
+        targets.append(Path(package.reingest.bag).parent.parent)
     return targets
 
 

@@ -24,8 +24,11 @@ from preservation.shared import characterization, file_registry, format_identifi
 MANUAL = "objects/manualNormalization/"
 
 
-def derivative_uuid(source_uuid: str, purpose: str) -> str:
-    """The UUID of the ``purpose`` derivative of a file (the same on every attempt)."""
+def derivative_uuid(package: Package, source_uuid: str, purpose: str) -> str:
+    """The UUID of the ``purpose`` derivative of a file (the same on every attempt; a
+    reingest's copy is a new object, with a UUID of its own, not its predecessor's)."""
+    if package.reingest is not None:
+        return stable_uuid("derivative", source_uuid, purpose, package.ref.aip_uuid)
     return stable_uuid("derivative", source_uuid, purpose)
 
 

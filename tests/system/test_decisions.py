@@ -14,6 +14,7 @@ import pytest
 
 from preservation.operations import aip_catalog
 from tests import media
+from tests.browser import chromium, shoot
 from tests.system.conftest import DAG_ID, upload_package
 from tests.system.test_aip_deletion import archivist, finished, rest
 
@@ -55,7 +56,50 @@ def answer(cluster, token: str, run_id: str, task: str, choice: str) -> None:
     rest(cluster, token, "PATCH", path, {"chosen_options": [choice]})
 
 
-def test_each_decision_is_answered_by_a_person_or_by_its_time_out(airflow_cluster, session_slack):
+def approve_in_the_ui(cluster, token: str, run_id: str, tmp_path) -> None:
+    """The package's page says what waits and links to it; Airflow's Required Actions
+    shows the question and what was found; a click on Approve answers it."""
+    from selenium.webdriver.common.by import By
+
+    api = cluster.native.site.api_url
+    with chromium(tmp_path / "profile") as browser:
+        browser.get(f"{api}/api/v2/version")
+        browser.add_cookie({"name": "_token", "value": token, "path": "/"})
+        browser.get(f"{api}/packages/run/{run_id}")
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "Approve transfer: waiting for an answer" in body
+        shoot(browser, "decision-waiting-package-page")
+        browser.find_element(By.LINK_TEXT, "answer it in Required Actions").click()
+
+        def question_shown():
+            text = browser.find_element(By.TAG_NAME, "body").text
+            return "Approve this transfer for ingest?" in text and "2 file(s)" in text
+
+        cluster.wait_for("Required Actions to show the question", question_shown, 60, 0.5)
+        shoot(browser, "decision-required-actions")
+        [approve] = [
+            b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Approve"
+        ]
+        approve.click()
+        cluster.wait_for(
+            "the answer to be taken",
+            lambda: (
+                cluster.query(
+                    "SELECT state FROM task_instance "
+                    "WHERE dag_id = %s AND run_id = %s AND task_id = 'approve_transfer'",
+                    (DAG_ID, run_id),
+                )
+                in ([("success",)], [("running",)], [("queued",)], [("scheduled",)])
+            ),
+            60,
+            0.5,
+        )
+        shoot(browser, "decision-answered")
+
+
+def test_each_decision_is_answered_by_a_person_or_by_its_time_out(
+    airflow_cluster, session_slack, tmp_path
+):
     cluster = airflow_cluster
     mark = uuid.uuid4().hex[:8]
     cluster.unpause(DAG_ID)
@@ -90,7 +134,8 @@ def test_each_decision_is_answered_by_a_person_or_by_its_time_out(airflow_cluste
         del cluster.native.processes[worker]
     for worker in cluster.native.worker_names():
         cluster.restart_worker(worker)
-    answer(cluster, bob, run, "approve_transfer", "Approve")
+    # bob answers as a person does: from the packages page to Required Actions, a click.
+    approve_in_the_ui(cluster, bob, run, tmp_path)
     choices = question(cluster, ann, run, "choose_normalization")["options"]
     assert choices == ["preservation_and_access", "preservation", "access", "none"]
     answer(cluster, ann, run, "choose_normalization", "access")

@@ -1,4 +1,5 @@
-"""Run transfer_ingest for one transfer, in this process, and write the outcome as JSON.
+"""Run transfer_ingest for one transfer (or aip_reingest for one stored AIP), in this
+process, and write the outcome as JSON.
 
 Started by ``preservation ingest`` with the embedded environment (see
 ``preservation.deploy.embedded``); uses ``dag.test``, which runs every task in-process through
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DAG_ID = "transfer_ingest"
+REINGEST_DAG_ID = "aip_reingest"
 
 
 def _worst(a: str | None, b: str | None) -> str | None:
@@ -33,26 +35,31 @@ def outcome(dag, run_id: str, transfer: str) -> dict:
 
     from preservation.core.package import PackageRef
 
-    ref = PackageRef.for_run(transfer, f"{DAG_ID}/{run_id}")
+    dag_id = dag.dag_id
+    ref = PackageRef.for_run(transfer, f"{dag_id}/{run_id}")
     with create_session() as session:
         states: dict[str, str | None] = {}
-        for ti in session.scalars(select(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id)):
+        for ti in session.scalars(select(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id)):
             # A mapped stage has one instance per chunk: it is as bad as its worst one.
             states[ti.task_id] = _worst(states.get(ti.task_id, "skipped"), ti.state)
         xcoms = {
             (x.task_id, x.key): x.value
-            for x in session.scalars(select(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id))
+            for x in session.scalars(select(XComModel).filter_by(dag_id=dag_id, run_id=run_id))
         }
     stored = xcoms.get(("store_aip", "return_value")) or {}
     compliance = xcoms.get(("verify_transfer_compliance", "return_value")) or {}
+    reingested = xcoms.get(("reingest_aip", "return_value")) or {}
     result = {
         "status": "stored" if states.get("store_aip") == "success" else "failed",
         "aip_uuid": ref.aip_uuid,
         "aip_path": stored.get("aip_path"),
-        "external_identifier": compliance.get("external_identifier"),
-        "dag_id": DAG_ID,
+        "external_identifier": compliance.get("external_identifier")
+        or reingested.get("identifier"),
+        "dag_id": dag_id,
         "run_id": run_id,
     }
+    if reingested:
+        result["reingest_of"] = reingested.get("previous_aip")
     if result["status"] != "stored":
         order = [t.task_id for t in dag.topological_sort()]
         failed = next((t for t in order if states.get(t) == "failed"), None) or next(
@@ -69,40 +76,44 @@ def outcome(dag, run_id: str, transfer: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--transfer", required=True)
+    parser.add_argument("--transfer", default="")
+    parser.add_argument("--reingest", default="", help="aip_reingest's conf, as JSON")
     parser.add_argument("--processing-config", default="default")
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
 
     from airflow.dag_processing.dagbag import DagBag
 
+    dag_id = REINGEST_DAG_ID if args.reingest else DAG_ID
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    if bag.import_errors or DAG_ID not in bag.dags:
+    if bag.import_errors or dag_id not in bag.dags:
         Path(args.result).write_text(
             json.dumps(
                 {
                     "status": "failed",
-                    "dag_id": DAG_ID,
+                    "dag_id": dag_id,
                     "failed_task": None,
                     "reason": f"the DAG could not be loaded: {bag.import_errors}",
                 }
             )
         )
         return
-    dag = bag.get_dag(DAG_ID)
+    dag = bag.get_dag(dag_id)
+    conf = {"processing_config": args.processing_config, "user": getpass.getuser()}
+    if args.reingest:
+        conf |= json.loads(args.reingest)
+        named = str(conf["aip"]).replace("/", "_")
+        with _readable_run(named, args.processing_config, f"reingest-{conf.get('mode')}"):
+            run = dag.test(run_conf=conf)
+        Path(args.result).write_text(json.dumps(outcome(dag, run.run_id, "")))
+        return
     with _readable_run(args.transfer, args.processing_config):
-        run = dag.test(
-            run_conf={
-                "transfer": args.transfer,
-                "processing_config": args.processing_config,
-                "user": getpass.getuser(),
-            }
-        )
+        run = dag.test(run_conf=conf | {"transfer": args.transfer})
     Path(args.result).write_text(json.dumps(outcome(dag, run.run_id, args.transfer)))
 
 
 @contextmanager
-def _readable_run(transfer: str, config: str) -> Iterator[None]:
+def _readable_run(transfer: str, config: str, origin: str = "ingest") -> Iterator[None]:
     """Name the run after its package and give it its note, as the watcher's runs are.
 
     ``dag.test`` (Airflow's in-process runner) names its runs ``manual__<time>`` and takes
@@ -113,8 +124,9 @@ def _readable_run(transfer: str, config: str) -> Iterator[None]:
     from preservation.core.package import run_id_for, run_note
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    run_id = run_id_for(transfer, "ingest", stamp)
-    note = run_note(transfer, config, _identifier(transfer))
+    run_id = run_id_for(transfer, origin, stamp)
+    reingest = origin.startswith("reingest")
+    note = run_note(transfer, config, "" if reingest else _identifier(transfer))
     make_run = dagrun.get_or_create_dagrun
     name_run = dagrun.DagRun.generate_run_id
 

@@ -41,7 +41,9 @@ def transfer_failed(context) -> None:
 
     ti, dag_run = context["ti"], context["dag_run"]
     conf = dag_run.conf or {}
-    source = conf.get("transfer", "?")
+    source = conf.get("transfer") or (
+        f"the reingest of AIP {conf['aip']}" if conf.get("aip") else "?"
+    )
     stage = getattr(context.get("task"), "task_display_name", None) or ti.task_id
     reason = ti.xcom_pull(task_ids=ti.task_id, key="failure_reason", map_indexes=ti.map_index)
     reason = reason or str(context.get("exception") or "unknown")

@@ -14,7 +14,11 @@ from datetime import timedelta
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.bases.notifier import BaseNotifier
 
-from preservation_airflow.operators.micro_service import package_for, skip_if_stored
+from preservation_airflow.operators.micro_service import (
+    package_for,
+    skip_if_stored,
+    skip_outside_reingest,
+)
 from preservation_airflow.operators.verdicts import VERDICT_POLICY, refuse
 
 
@@ -66,6 +70,7 @@ class DecisionOperator(HITLOperator):
         point = POINTS[self.decision]
         package, _ = package_for(context)
         try:
+            skip_outside_reingest(package, self.decision)
             skip_if_stored(package, context)
             preset = point.preset(package.config)
             if not package.config.asks(self.decision):

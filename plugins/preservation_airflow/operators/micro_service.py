@@ -47,15 +47,31 @@ def started_by(context) -> str:
     )
 
 
+#: The DAG whose runs make a new version of a stored AIP (dags/aip_reingest.py).
+REINGEST_DAG = "aip_reingest"
+
+
 def package_for(context):
-    """The preservation Package of this task's run."""
+    """The preservation Package of this task's run (and where its transfer comes from)."""
     from preservation.core import processing_config
     from preservation.core.errors import TransferInvalid
-    from preservation.core.package import Package, PackageRef
+    from preservation.core.package import Package, PackageRef, Reingest
     from preservation.core.settings import load_settings
 
     dag_run = context["dag_run"]
     conf = dag_run.conf or {}
+    if dag_run.dag_id == REINGEST_DAG:
+        # What Reingest AIP fetched: the package's name, and in a full reingest the
+        # transfer it rebuilt.
+        settings, run_key = load_settings(), f"{dag_run.dag_id}/{dag_run.run_id}"
+        folder = Reingest.folder(settings, run_key)
+        reingest = Reingest.load(folder)
+        if reingest is None:
+            raise RuntimeError(f"Reingest AIP has not fetched the AIP of run {run_key} yet")
+        source = str(folder / reingest.name)
+        config = processing_config.load(conf.get("processing_config") or DEFAULT_CONFIG)
+        ref = PackageRef.for_run(source, run_key)
+        return Package(ref, settings, config, started_by(context), reingest), source
     source = conf.get("transfer")
     if not source:
         raise TransferInvalid(
@@ -69,6 +85,17 @@ def package_for(context):
         # the transfer's UUID, so the weekly monitor finds the AIP by it in the index.
         ref = dataclasses.replace(ref, transfer_uuid=str(uuid.UUID(conf["transfer_id"])))
     return Package(ref, load_settings(), config, started_by(context)), source
+
+
+def skip_outside_reingest(package, service: str) -> None:
+    """In a reingest, a stage its mode does not run again skips itself."""
+    from preservation import pipeline
+
+    if package.reingest is not None and service not in pipeline.REINGEST[package.reingest.mode]:
+        raise AirflowSkipException(
+            f"not part of a {package.reingest.mode} reingest "
+            f"({', '.join(pipeline.REINGEST[package.reingest.mode])})"
+        )
 
 
 def skip_if_stored(package, context) -> None:
@@ -111,6 +138,7 @@ class MicroServiceOperator(BaseOperator):
         package = None
         try:
             package, source = package_for(context)
+            skip_outside_reingest(package, self.service)
             if self.service not in pipeline.AFTER_STORAGE:
                 skip_if_stored(package, context)
             with stage_inputs(stage.needs, source, package, context, self.log) as kwargs:
@@ -165,10 +193,17 @@ class PlanFileChunksOperator(BaseOperator):
     ui_color = "#f4efe1"
 
     def execute(self, context):
+        from preservation import pipeline
         from preservation.core import chunks
 
         package, _ = package_for(context)
         try:
+            if package.reingest is not None and not any(
+                s in pipeline.REINGEST[package.reingest.mode] for s in pipeline.PER_FILE
+            ):
+                raise AirflowSkipException(
+                    f"a {package.reingest.mode} reingest runs no per-file stage"
+                )
             count = chunks.plan(package)
         finally:
             package.close()
