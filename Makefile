@@ -19,7 +19,7 @@ TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf med
 TEST_APT_PACKAGES := docker-compose chromium chromium-driver \
 	$(if $(shell command -v npm),,$(if $(shell command -v node),npm,nodejs npm))
 
-.PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-drop-box \
+.PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-tools bench-drop-box \
 	bench-hostile bench-packages-page chaos clean
 
 install: tools venv test-oidc
@@ -85,8 +85,14 @@ lint: venv
 
 # Three corpora (small, large, mixed) against the SHA-256 floor and bagit-python, then
 # Airflow's own cost on the native cluster; writes bench/results/<date>.{json,md,png}.
-bench: install
+bench: install bench-tools
 	$(BIN)/python bench/bench_suite.py
+
+# What the a3m peer needs besides ours (it unpacks with atool and lists with tree); a3m
+# itself is pinned in bench/bench_a3m.py and installed in a venv of its own under var/.
+bench-tools:
+	@command -v atool >/dev/null && command -v tree >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends atool tree)
 
 # Only what an archivist waits for on the native cluster: upload -> feedback log and
 # upload -> AIP indexed, p50/p95 over 10 uploads (part of `make bench`).

@@ -9,7 +9,9 @@ process runs every micro-service in the DAG's order through the library (what ea
 task runs) ``--runs`` times and reports the median wall time, files/s, MB/s, its peak
 RSS and each stage's time. In the same process: one pass of SHA-256 over the payload
 (hashlib, the physical floor) and bagit-python's ``make_bag`` + ``validate`` on a copy
-(a peer doing a subset of the work). Then a native cluster (``preservation cluster
+(a peer doing a subset of the work). Then a3m, the lightweight Archivematica, and
+``preservation ingest`` on the same 1,000 mixed files, with and without normalization
+(bench_a3m.py). Then a native cluster (``preservation cluster
 up``: Celery, PostgreSQL, Redis, moto S3) measures what an archivist waits for, from the
 upload to the feedback log and to the AIP in the index (bench_drop_box.py). Results:
 ``bench/results/<date>.json``, ``.md`` and ``.png``.
@@ -36,6 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_a3m  # noqa: E402  (a3m, the peer, on the same corpus)
 import bench_drop_box  # noqa: E402  (what an archivist waits for, on the native cluster)
 import bench_ingest  # noqa: E402  (the stage runner and the mixed corpus, shared)
 
@@ -234,6 +237,8 @@ def markdown(results: dict) -> str:
             f"{r['ratio_to_bagit_peer']:.1f} | {r['slowest_stage']} "
             f"({r['stages'][r['slowest_stage']]:.1f} s) |"
         )
+    if "peer" in results:
+        rows += ["", bench_a3m.markdown(results["peer"]).rstrip()]
     if "airflow" in results:
         a = results["airflow"]
         rows.append("")
@@ -290,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--corpora", default=",".join(CORPORA))
     parser.add_argument("--no-airflow", action="store_true")
+    parser.add_argument("--no-peer", action="store_true", help="leave a3m out")
     parser.add_argument("--uploads", type=int, default=10, help="drop box uploads timed")
     parser.add_argument("--scratch", type=Path, default=None, help="where corpora are built")
     parser.add_argument("--results", type=Path, default=HERE / "results")
@@ -341,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             results["corpora"].append(json.loads(out.read_text()))
             shutil.rmtree(source, ignore_errors=True)
+        if not args.no_peer:
+            results["peer"] = bench_a3m.measure(work)
         if not args.no_airflow:
             results["airflow"] = bench_drop_box.measure(work, args.uploads)
     finally:
