@@ -19,7 +19,7 @@ TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf med
 TEST_APT_PACKAGES := docker-compose chromium chromium-driver \
 	$(if $(shell command -v npm),,$(if $(shell command -v node),npm,nodejs npm))
 
-.PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-tools bench-drop-box \
+.PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-tools bench-100k bench-drop-box \
 	bench-hostile bench-packages-page chaos clean
 
 install: tools venv test-oidc
@@ -87,6 +87,10 @@ lint: venv
 # Airflow's own cost on the native cluster; writes bench/results/<date>.{json,md,png}.
 bench: install bench-tools
 	$(BIN)/python bench/bench_suite.py
+
+# 100,000 files in one transfer through the real DAG (opt-in: about 15 minutes).
+bench-100k: install
+	$(BIN)/python bench/bench_100k.py
 
 # What the a3m peer needs besides ours (it unpacks with atool and lists with tree); a3m
 # itself is pinned in bench/bench_a3m.py and installed in a venv of its own under var/.

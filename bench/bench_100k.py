@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""100,000 files in one transfer through the real DAG: ``preservation ingest`` (Airflow's
+in-process runner on the embedded default, every task as the DAG runs it), normalization
+off (``born_digital``), on the benchmark's ``small`` kind of corpus (1–20 KB files of
+seven kinds, three folders deep) at that size. ``make bench-100k``; it takes a while.
+
+Reports the wall time from the command, the peak RSS of any one process (the runner
+holds every task), each stage's time from Airflow's database, and of the stored AIP: its
+METS (size, files, events, how long Generate AIP METS took, whether lxml and metsrw read
+it) and whether the bag validates (bagit-python, every checksum).
+
+    .venv/bin/python bench/bench_100k.py [--files 100000] [--config born_digital]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import bench_ingest  # noqa: E402
+from bench_suite import build_small  # noqa: E402
+
+METSRW = "metsrw==0.6.1"
+METSRW_VENV = REPO / "var" / "bench" / METSRW.replace("==", "-")
+PRESERVATION = str(REPO / ".venv" / "bin" / "preservation")
+
+
+def ingest(transfer: Path, config: str, log: Path) -> tuple[float, float, dict]:
+    """(wall seconds, peak RSS MB of one process, the command's JSON outcome)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", PRESERVATION, "ingest", str(transfer)]
+        + ["--processing-config", config],
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    log.write_text(done.stdout + done.stderr)
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)[1])
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    if outcome["status"] != "stored":
+        raise SystemExit(f"not stored: {outcome.get('reason')} (see {log})")
+    return wall, rss_kb / 1024, outcome
+
+
+def stage_seconds(home: Path, run_id: str) -> dict[str, float]:
+    """Each task's time (a mapped one: its chunks' total) from Airflow's database."""
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT task_id, SUM(duration) FROM task_instance WHERE run_id = ? GROUP BY task_id",
+            (run_id,),
+        ).fetchall()
+    return {task: round(seconds or 0.0, 2) for task, seconds in rows}
+
+
+def unpack(aip: Path, target: Path) -> Path:
+    target.mkdir(parents=True)
+    if aip.suffix == ".7z":
+        subprocess.run(["7z", "x", "-bd", "-y", f"-o{target}", str(aip)], check=True,
+                       capture_output=True)  # fmt: skip
+    else:
+        subprocess.run(["tar", "-xf", str(aip), "-C", str(target)], check=True)
+    [bag] = [p for p in target.iterdir() if p.is_dir()]
+    return bag
+
+
+def read_with_metsrw(mets: Path) -> dict:
+    """metsrw (Archivematica's METS library), pinned in a venv of its own, reads it."""
+    python = METSRW_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(METSRW_VENV)], check=True)
+        subprocess.run([str(METSRW_VENV / "bin" / "pip"), "install", "-q", METSRW], check=True)
+    script = (
+        "import json, sys, time, metsrw; t = time.perf_counter(); "
+        "d = metsrw.METSDocument.fromfile(sys.argv[1]); "
+        "print(json.dumps({'files': len(d.all_files()), 'seconds': time.perf_counter() - t}))"
+    )
+    done = subprocess.run([str(python), "-c", script, str(mets)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout)
+
+
+def check_aip(aip: Path, work: Path) -> dict:
+    import bagit
+    from lxml import etree
+
+    started = time.perf_counter()
+    bag = unpack(aip, work / "unpacked")
+    unpacked = time.perf_counter() - started
+    [mets] = (bag / "data").glob("METS.*.xml")
+    started = time.perf_counter()
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    root = etree.parse(str(mets), parser).getroot()
+    ns = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3"}
+    lxml_seconds = time.perf_counter() - started
+    files = len(root.findall("mets:fileSec//mets:file", ns))
+    events = len(root.findall(".//premis:event", ns))
+    started = time.perf_counter()
+    valid = True
+    try:
+        bagit.Bag(str(bag)).validate(processes=os.cpu_count() or 1)
+    except bagit.BagError as error:
+        valid = str(error)
+    return {
+        "aip_bytes": aip.stat().st_size,
+        "unpack_seconds": round(unpacked, 1),
+        "mets_bytes": mets.stat().st_size,
+        "mets_files": files,
+        "mets_events": events,
+        "lxml_read_seconds": round(lxml_seconds, 1),
+        "metsrw": read_with_metsrw(mets),
+        "bag_valid": valid,
+        "bag_validate_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--config", default="born_digital")
+    parser.add_argument("--scratch", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "100k.json")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-100k-", dir=args.scratch))
+    home = work / "home"
+    os.environ["PRESERVATION_HOME"] = str(home)
+    bench_ingest.use_test_clamav(work)
+    try:
+        started = time.perf_counter()
+        transfer, payload = build_small(work / "corpus", files=args.files)
+        print(f"{args.files:,} files, {payload / 1e6:,.0f} MB made in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+        ingest(REPO / "examples" / "demo-transfer", args.config, work / "warm-up.log")
+        wall, rss, outcome = ingest(transfer, args.config, work / "ingest.log")
+        stages = stage_seconds(home, outcome["run_id"])
+        print(f"stored in {wall:.0f} s, peak RSS {rss:.0f} MB", flush=True)
+        result = {
+            "files": args.files,
+            "bytes": payload,
+            "config": args.config,
+            "wall_seconds": round(wall, 1),
+            "peak_rss_mb": round(rss),
+            "stages": stages,
+            "slowest_stage": max(stages, key=stages.get),
+            **check_aip(Path(outcome["aip_path"]), work),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
