@@ -79,3 +79,16 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Mirror ``source`` into ``target`` with hard links, keeping empty folders."""
+    target.mkdir(parents=True, exist_ok=True)
+    if not source.is_dir():
+        return
+    for folder, dirs, files in os.walk(source):
+        rel = Path(folder).relative_to(source)
+        for name in dirs:
+            (target / rel / name).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            link_or_copy(Path(folder, name), target / rel / name)

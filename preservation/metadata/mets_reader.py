@@ -50,6 +50,15 @@ def read(path: Path) -> AipMets:
     return found
 
 
+def created(path: Path) -> str:
+    """The METS's CREATEDATE, read from its header alone (the rest is not parsed)."""
+    for _, header in etree.iterparse(
+        str(path), events=("end",), tag=M("metsHdr"), resolve_entities=False, no_network=True
+    ):
+        return header.get("CREATEDATE", "")
+    return ""
+
+
 def _read_file(found: AipMets, group: str, path: str, amd: etree._Element) -> None:
     obj = amd.find(f"{M('techMD')}/{M('mdWrap')}/{M('xmlData')}/{P('object')}")
     uuid = obj.findtext(f"{P('objectIdentifier')}/{P('objectIdentifierValue')}")

@@ -24,19 +24,18 @@ from pathlib import Path
 
 from preservation.core import premis
 from preservation.core.errors import NotStored, ReingestRefused
-from preservation.core.fsutil import link_or_copy
+from preservation.core.fsutil import link_or_copy, link_tree
 from preservation.core.package import REINGEST_MODES, Package, Reingest
 from preservation.core.premis import Event, stable_uuid
-from preservation.core.safe_xml import parse_file
 from preservation.core.settings import Settings
 from preservation.metadata import mets_reader
-from preservation.metadata.mets import DERIVED_GROUPS, M
+from preservation.metadata.mets import DERIVED_GROUPS
 from preservation.metadata.transfer_metadata import read_metadata_csv, read_rights_csv
 from preservation.operations import aip_catalog
 from preservation.shared import file_registry, format_identification, virus_scanning
 from preservation.shared.reingestion import reingestion_events
 from preservation.storage.aip_index import AuditEntry
-from preservation.storage.location import Location, verify_bag
+from preservation.storage.location import Location
 from preservation.tools.safe_extract import archive_kind, extract, remove_tree
 
 NAME = "Reingest AIP"
@@ -89,21 +88,18 @@ def fetch(
         unpacked = folder / "unpacked"
         kind = archive_kind(local)
         extract(local, kind, unpacked, settings.limits, settings.tool_timeout)
+        # Its sha256 was checked on arrival (aip_catalog.fetch): the bag is not read again.
         [bag] = [p for p in unpacked.iterdir() if p.is_dir()]
-        report = verify_bag(bag, settings.workers)
-        if not report.success:
-            raise ReingestRefused(f"The stored AIP {record.aip_uuid} is damaged: {report.message}")
     mets_path = bag / "data" / f"METS.{record.aip_uuid}.xml"
     if not mets_path.is_file():
         raise ReingestRefused(f"The stored AIP {record.aip_uuid} has no METS.{record.aip_uuid}.xml")
-    header = parse_file(mets_path).getroot().find(M("metsHdr"))
     reingest = Reingest(
         previous_aip=record.aip_uuid,
         identifier=record.identifier,
         version=record.version,
         mode=mode,
         name=bag.name.removesuffix(f"-{record.aip_uuid}"),
-        mets_created=header.get("CREATEDATE", "") if header is not None else "",
+        mets_created=mets_reader.created(mets_path),
         bag=str(bag),
     )
     reingest.save(folder)
@@ -217,7 +213,7 @@ def _rebuild_sip(
     # Folders as they were, empty ones included (the METS's normative structure).
     for folder in ("objects", "logs", "thumbnails"):
         if reingest.mode != "partial" or folder != "thumbnails":
-            _link_tree(bag / "data" / folder, data / folder)
+            link_tree(bag / "data" / folder, data / folder)
     for record in previous.files:
         if record.uuid in dropped:
             (data / record.path).unlink()
@@ -321,14 +317,3 @@ def _read_metadata(package: Package, data: Path, metadata: dict[str, str], recor
             problems,
         )
     return facts
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    if not source.is_dir():
-        return
-    for path in source.rglob("*"):
-        if path.is_dir():
-            (target / path.relative_to(source)).mkdir(parents=True, exist_ok=True)
-        else:
-            link_or_copy(path, target / path.relative_to(source))

@@ -9,11 +9,9 @@ final place and renamed in, so a retry replaces a half-made one.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from preservation.core.fsutil import link_or_copy
+from preservation.core.fsutil import link_tree
 from preservation.core.package import Package
 from preservation.metadata import mets
 from preservation.shared import file_registry, format_identification, virus_scanning
@@ -36,9 +34,9 @@ def run(package: Package) -> SipResult:
     staging = sip.with_name(f".{sip.name}.partial")
     remove_tree(staging)
     data = staging / "data"
-    _link_tree(transfer / "objects", data / "objects")
-    _link_tree(transfer / "metadata", data / package.transfer_metadata_in_sip)
-    _link_tree(transfer / "logs", data / package.transfer_logs_in_sip)
+    link_tree(transfer / "objects", data / "objects")
+    link_tree(transfer / "metadata", data / package.transfer_metadata_in_sip)
+    link_tree(transfer / "logs", data / package.transfer_logs_in_sip)
     (data / "thumbnails").mkdir(parents=True, exist_ok=True)
 
     # Metadata files move from metadata/… to objects/metadata/transfers/<transfer>/….
@@ -75,16 +73,3 @@ def run(package: Package) -> SipResult:
     if package.config.identify_formats:
         format_identification.identify(package, package.state.files_to_identify())
     return SipResult(str(sip), len(package.state.files()))
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    """Mirror ``source`` into ``target`` with hard links, keeping empty folders."""
-    target.mkdir(parents=True, exist_ok=True)
-    if not source.is_dir():
-        return
-    for folder, dirs, files in os.walk(source):
-        rel = Path(folder).relative_to(source)
-        for name in dirs:
-            (target / rel / name).mkdir(parents=True, exist_ok=True)
-        for name in files:
-            link_or_copy(Path(folder, name), target / rel / name)
