@@ -242,3 +242,18 @@ def test_a_reingest_of_an_aip_that_is_not_stored_is_refused_naming_it(airflow_en
     assert result["failed_task"] == "reingest_aip"
     assert "Nothing to reingest" in result["reason"] and "PP/NOPE/1" in result["reason"]
     assert "Traceback" not in result["reason"]
+
+
+def test_new_metadata_that_breaks_the_rules_is_refused_naming_each_problem(stored, home, tmp_path):
+    (tmp_path / "metadata.csv").write_text("filename,dc.colour\nobjects/,blue\n")
+    code, result, output = reingest(
+        IDENTIFIER, "metadata", metadata_csv=str(tmp_path / "metadata.csv")
+    )
+    assert code == 1
+    assert result["failed_task"] == "reingest_aip"
+    assert "does not follow the transfer package rules" in result["reason"]
+    assert "unknown column 'dc.colour'" in result["reason"]
+    assert "Traceback" not in result["reason"]
+    # The stored AIP is untouched and still the only version.
+    index = open_location(home.aip_store_url, home.aip_store, None).index
+    assert [v.aip_uuid for v in index.versions(IDENTIFIER)] == [stored["aip_uuid"]]
