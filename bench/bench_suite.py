@@ -217,6 +217,8 @@ def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Pat
         "slowest_stage": max(stages, key=stages.get),
         "sha256_floor_seconds": floor,
         "ratio_to_sha256_floor": wall / floor,
+        # The large-file target leaves ClamAV out (its own figure: scan_for_viruses).
+        "ratio_to_sha256_floor_without_scan": (wall - stages["scan_for_viruses"]) / floor,
         "bagit_peer_seconds": peer,
         "ratio_to_bagit_peer": wall / peer,
     }
@@ -226,14 +228,15 @@ def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Pat
 def markdown(results: dict) -> str:
     rows = [
         "| corpus | files | MB | wall s | files/s | MB/s | peak RSS MB | × SHA-256 floor "
-        "| × bagit peer | slowest stage |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| × floor without the scan | × bagit peer | slowest stage |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["corpora"]:
         rows.append(
             f"| {r['corpus']}{' (normalize)' if r['normalize'] else ''} | {r['files']:,} | "
             f"{r['bytes'] / 1e6:,.0f} | {r['wall_seconds']:.1f} | {r['files_per_s']:.0f} | "
             f"{r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['ratio_to_sha256_floor']:.1f} | "
+            f"{r['ratio_to_sha256_floor_without_scan']:.1f} | "
             f"{r['ratio_to_bagit_peer']:.1f} | {r['slowest_stage']} "
             f"({r['stages'][r['slowest_stage']]:.1f} s) |"
         )
@@ -322,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         for corpus in args.corpora.split(","):
             t0 = time.perf_counter()
             source, payload = BUILDERS[corpus](work / "corpora")
+            # The generator's dirty pages written out now, not during the first stage
+            # that happens to write (2 GB of them cost Receive transfer 0.8 s or 3.4 s).
+            os.sync()
             print(
                 f"{corpus}: generated {payload / 1e6:,.0f} MB in {time.perf_counter() - t0:.0f} s",
                 flush=True,

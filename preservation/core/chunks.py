@@ -52,4 +52,11 @@ def select(records: Sequence[FileRecord], chunk: Chunk) -> list[FileRecord]:
 
 def originals(package: Package, index: int | None) -> list[FileRecord]:
     """The original files of chunk ``index`` (all of them when ``index`` is None)."""
-    return select(package.state.files(group="original"), of(package, index))
+    chunk = of(package, index)
+    return package.state.files(group="original", uuids=chunk.holds if chunk.count > 1 else None)
+
+
+def count(package: Package, index: int | None) -> int:
+    """How many original files chunk ``index`` holds (none of their records read)."""
+    chunk = of(package, index)
+    return package.state.count_files("original", chunk.holds if chunk.count > 1 else None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -215,9 +215,28 @@ class State:
         with self.transaction() as db:
             db.executemany(sql, ([getattr(r, c) for c in columns] for r in records))
 
-    def files(self, group: str | None = None, under: str = "") -> list[FileRecord]:
+    def files(
+        self,
+        group: str | None = None,
+        under: str = "",
+        uuids: Callable[[str], bool] | None = None,
+    ) -> list[FileRecord]:
         """The live (not removed) files, in path order: of one file group (``original``,
-        ``metadata``, ``preservation``, …) and/or whose path starts with ``under``."""
+        ``metadata``, ``preservation``, …), whose path starts with ``under``, and/or
+        whose UUID ``uuids`` holds (a chunk's files)."""
+        # A chunk's files: a scan and a sort of the few kept beats walking the path
+        # index over every row (0.07 s against 0.22 s of 100,000).
+        return self._files(*self._where(group, under, uuids), scan=uuids is not None)
+
+    def count_files(
+        self, group: str | None = None, uuids: Callable[[str], bool] | None = None
+    ) -> int:
+        """How many live files ``files`` would return (none of them read)."""
+        where, params = self._where(group, "", uuids)
+        sql = f"SELECT count(*) FROM files WHERE removed = 0 AND ({where})"
+        return self.db.execute(sql, params).fetchone()[0]
+
+    def _where(self, group: str | None, under: str, uuids) -> tuple[str, tuple]:
         where, params = ["1"], []
         if group is not None:
             where.append("file_group = ?")
@@ -225,7 +244,12 @@ class State:
         if under:
             where.append("substr(path, 1, length(?)) = ?")
             params += [under, under]
-        return self._files(" AND ".join(where), tuple(params))
+        if uuids is not None:
+            # Filtered in SQLite, so a chunk of a 100,000-file package builds its own
+            # records only (building all of them took 0.85 s per chunk and stage).
+            self.db.create_function("wanted_uuid", 1, uuids, deterministic=True)
+            where.append("wanted_uuid(uuid)")
+        return " AND ".join(where), tuple(params)
 
     def file_at(self, path: str) -> FileRecord | None:
         """The live file at ``path`` (relative to the package directory)."""
@@ -294,9 +318,10 @@ class State:
         """The file ``uuid`` changed: checksum, identify and scan it again."""
         self._update("sha256 = NULL, identified = 0, virus_checked = 0", [(uuid,)])
 
-    def _files(self, where: str, params: tuple = ()) -> list[FileRecord]:
+    def _files(self, where: str, params: tuple = (), scan: bool = False) -> list[FileRecord]:
+        table = "files NOT INDEXED" if scan else "files"
         rows = self.db.execute(
-            f"SELECT * FROM files WHERE removed = 0 AND ({where}) ORDER BY path", params
+            f"SELECT * FROM {table} WHERE removed = 0 AND ({where}) ORDER BY path", params
         ).fetchall()
         return [FileRecord(**dict(r)) for r in rows]
 

@@ -34,6 +34,10 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
     # busy cores at a fresh start: with Airflow's 5 s, the first tasks timed out and were
     # killed, and needed a second try.
     env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30")
+    # dag.test and the standalone scheduler run a few tasks at a time on one machine, and
+    # each chunk already uses every core: more chunks buy nothing here but each mapped
+    # task's own start (a 100,000-file transfer: 20 chunks per stage, not 64).
+    env.setdefault("PRESERVATION_CHUNK_FILES", "5000")
     # Slack is not set up here: its messages go to a notifications log instead.
     env.setdefault("PRESERVATION_NOTIFICATIONS", (settings.home / "notifications.log").as_uri())
     # Airflow keeps task processes away from its database; housekeeping's `airflow db

@@ -54,7 +54,7 @@ def run(
             f"AIP {package.ref.aip_uuid} was deleted on {buried.deleted_at}; the UUID of a "
             "deleted AIP is never used again"
         )
-    copies = [(loc, *_store_in(package, loc)) for loc in [location, *replicas]]
+    copies = [(loc, *_store_in(package, loc, loc is location)) for loc in [location, *replicas]]
     failed = [(loc, report) for loc, _, _, report in copies if not report.success]
     if failed:
         raise BagInvalid(
@@ -89,13 +89,17 @@ def run(
     )
 
 
-def _store_in(package: Package, location: Location) -> tuple[str, str | None, FixityReport]:
-    """Store (unless there already) and read back one copy; records its fixity check."""
+def _store_in(
+    package: Package, location: Location, main: bool
+) -> tuple[str, str | None, FixityReport]:
+    """Store (unless there already) and read back one copy; records its fixity check.
+    The main location may take the working copy's files as they are (hard links); a
+    replica gets bytes of its own, so no damage to one copy is damage to another."""
     stored = location.find(package.ref.aip_uuid)
     if stored is None or _working_copy(package).exists():
         # The location compares with what it holds: same package, nothing is written;
         # a different one, StorageConflict.
-        stored, sha256 = _store(package, location)
+        stored, sha256 = _store(package, location, main)
     else:
         pointer = location.pointer(package.ref.aip_uuid)
         sha256 = aip_package.recorded_sha256(pointer) if pointer else None
@@ -123,13 +127,13 @@ def _working_copy(package: Package) -> Path:
     return aip_package.package_path(package)
 
 
-def _store(package: Package, location: Location) -> tuple[str, str | None]:
+def _store(package: Package, location: Location, main: bool) -> tuple[str, str | None]:
     if package.config.compression == "uncompressed":
         # Check the bag before it leaves: a broken bag must not become a stored AIP.
         before = verify_bag(package.sip_dir, package.settings.workers)
         if not before.success:
             raise BagInvalid(before.message, _failures(before.failures))
-        return location.store(package.sip_dir, package.ref.aip_uuid, []), None
+        return location.store(package.sip_dir, package.ref.aip_uuid, [], working_copy=main), None
     source = aip_package.package_path(package)
     pointer = aip_package.pointer_path(package)
     # The sha256 recorded when the package was made (its pointer file says it), not one
@@ -141,7 +145,7 @@ def _store(package: Package, location: Location) -> tuple[str, str | None]:
             f"{source.name} changed after compression: sha256 {actual}, its pointer "
             f"file records {sha256}; it is not stored"
         )
-    return location.store(source, package.ref.aip_uuid, [pointer]), sha256
+    return location.store(source, package.ref.aip_uuid, [pointer], working_copy=main), sha256
 
 
 def _failures(failures: dict) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from preservation.core.errors import StorageConflict, StorageUnavailable
+from preservation.core.fsutil import link_or_copy, link_tree
 from preservation.metadata.bag import FixityReport, verify_bag
 from preservation.storage.aip_index import FileRecords, Index, Stored
 from preservation.tools.process import file_digest
@@ -42,8 +43,12 @@ class Location(Protocol):
     def find(self, aip_uuid: str) -> str | None:
         """The stored package's path or URL, when a complete AIP with this UUID is there."""
 
-    def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
-        """Store ``source`` (and ``extra`` files such as the pointer) without overwriting."""
+    def store(
+        self, source: Path, aip_uuid: str, extra: list[Path], *, working_copy: bool = False
+    ) -> str:
+        """Store ``source`` (and ``extra`` files such as the pointer) without overwriting.
+        ``working_copy``: the source is the run's own copy, removed once stored, so a
+        location on its file system may hard-link it rather than copy its bytes."""
 
     def verify(self, stored: str, sha256: str | None) -> FixityReport:
         """Read the stored package back and check it."""
@@ -88,7 +93,9 @@ class LocalLocation:
                 return str(entry)
         return None
 
-    def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
+    def store(
+        self, source: Path, aip_uuid: str, extra: list[Path], *, working_copy: bool = False
+    ) -> str:
         folder = self._folder(aip_uuid)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +120,12 @@ class LocalLocation:
                         )
                 partial = folder / f".{item.name}.partial"
                 remove_tree(partial)
-                if item.is_dir():
+                if working_copy:
+                    # No bytes copied where a link does (the same file system): the run's
+                    # working copy is removed by Clean up, and what Store AIP reads back
+                    # is then the stored AIP's only name.
+                    _link(item, partial)
+                elif item.is_dir():
                     shutil.copytree(item, partial)
                 else:
                     shutil.copy2(item, partial)
@@ -168,6 +180,13 @@ class LocalLocation:
             report.failures["files"]["changed"].append(path.name)
             return report
         return FixityReport(True, f"{path.name}: sha256 {actual} matches")
+
+
+def _link(source: Path, target: Path) -> None:
+    if source.is_dir():
+        link_tree(source, target)
+    else:
+        link_or_copy(source, target)
 
 
 def _same(source: Path, target: Path) -> bool:

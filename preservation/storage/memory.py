@@ -37,7 +37,9 @@ class MemoryLocation:
                 return folder + name
         return None
 
-    def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
+    def store(
+        self, source: Path, aip_uuid: str, extra: list[Path], *, working_copy: bool = False
+    ) -> str:
         existing = self.find(aip_uuid)
         if existing is not None and PurePosixPath(existing).name != source.name:
             raise StorageConflict(

@@ -70,7 +70,9 @@ class S3Location:
             return None  # never stored, or deleted since
         return self.url(record)
 
-    def store(self, source: Path, aip_uuid: str, extra: list[Path]) -> str:
+    def store(
+        self, source: Path, aip_uuid: str, extra: list[Path], *, working_copy: bool = False
+    ) -> str:
         folder = f"{self.prefix}{self.space}/{quad_path(aip_uuid)}"
         try:
             for item in [*extra, source]:  # the package last

@@ -43,3 +43,16 @@ def test_the_count_stays_well_under_airflows_map_limit(package_until, monkeypatc
     files = {f"f{i}.txt": str(i) for i in range(70)}
     package = package_until(files, "extract_packages")
     assert chunks.plan(package) == chunks.MAX_CHUNKS == 64
+
+
+def test_a_chunk_reads_and_counts_only_its_own_files(package_until, monkeypatch):
+    monkeypatch.setenv("PRESERVATION_CHUNK_FILES", "4")
+    files = {f"d{i % 3}/f{i}.txt": str(i) for i in range(25)}
+    package = package_until(files, "extract_packages")
+    count = chunks.plan(package)
+    everyone = package.state.files(group="original")
+    for i in range(count):
+        expected = chunks.select(everyone, chunks.of(package, i))
+        assert chunks.originals(package, i) == expected  # same files, same path order
+        assert chunks.count(package, i) == len(expected)
+    assert chunks.count(package, None) == len(chunks.originals(package, None)) == 25

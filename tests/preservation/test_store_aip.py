@@ -339,3 +339,20 @@ def test_a_replica_holding_something_else_under_the_aip_is_a_conflict_reported_o
     with pytest.raises(StorageConflict):
         store_aip.run(bagged, main, [replica])
     assert main.index.record(bagged.ref.aip_uuid) is None
+
+
+def test_a_local_main_location_takes_the_bag_by_hard_links_and_a_replica_its_own_bytes(
+    bagged, tmp_path
+):
+    main, replica = LocalLocation(tmp_path / "main"), LocalLocation(tmp_path / "replica")
+    working = bagged.sip_dir / "data" / "objects" / "a_b.txt"
+    store_aip.run(bagged, main, [replica])
+    in_main = Path(main.find(bagged.ref.aip_uuid)) / "data" / "objects" / "a_b.txt"
+    in_replica = Path(replica.find(bagged.ref.aip_uuid)) / "data" / "objects" / "a_b.txt"
+    # No byte copied into the main location: the stored file is the working copy's.
+    assert in_main.stat().st_ino == working.stat().st_ino
+    # The replica is a copy of its own: damage to the main copy does not reach it.
+    assert in_replica.stat().st_ino != in_main.stat().st_ino
+    in_main.write_text("damaged")
+    assert in_replica.read_text() == "hello"
+    assert replica.verify(str(in_replica.parents[2]), None).success

@@ -179,7 +179,7 @@ def _chunk_label(package, index: int) -> str:
     """How a mapped stage's instance is shown: which part of the files it works on."""
     from preservation.core import chunks
 
-    files = len(chunks.originals(package, index))
+    files = chunks.count(package, index)
     return f"part {index + 1} of {chunks.plan(package)}: {files} file(s)"
 
 
