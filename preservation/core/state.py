@@ -365,7 +365,9 @@ class State:
 
     # -- characterization and derivation ---------------------------------------------------
     def record_characteristics(self, rows: Iterable[tuple[str, str, str]]) -> None:
-        """Store (file UUID, tool, XML) tool outputs; a re-run replaces them."""
+        """Store (file UUID, tool, XML) tool outputs; a re-run replaces them. The XML is
+        one element as lxml serialized it (``etree.tostring``: no declaration, no
+        DOCTYPE, its namespaces declared): the METS writer puts it in as it is."""
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO characteristics VALUES (?, ?, ?)", rows)
 

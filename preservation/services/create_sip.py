@@ -55,9 +55,8 @@ def run(package: Package) -> SipResult:
         root=transfer,
         file_groups=("original",),
     )
-    mets.write_document(
-        data / documentation,
-        mets.sections(package, scope, records, package.state.events_by_subject()),
+    mets.write_mets(
+        data / documentation, package, scope, records, package.state.events_by_subject()
     )
 
     remove_tree(sip)

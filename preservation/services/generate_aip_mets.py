@@ -47,7 +47,7 @@ def run(package: Package) -> MetsResult:
         file_groups=mets.FILE_GROUPS,
     )
     events = package.state.events_by_subject()
-    mets.write_document(package.mets_path, mets.sections(package, scope, records, events))
+    mets.write_mets(package.mets_path, package, scope, records, events)
     return MetsResult(
         str(package.mets_path),
         len(records),

@@ -46,12 +46,15 @@ def run(package: Package, dip_location: Location | None = None) -> DipResult:
     if stored is None:
         if not package.sip_dir.is_dir():
             raise StepNotApplicable("the SIP is gone and no DIP was stored; nothing to store")
-        _assemble(package)
-        if not any((dip / "objects").glob("*")) and not any((dip / "thumbnails").glob("*")):
+        # Asked before anything is assembled: a 100,000-file AIP's METS (1.5 GB) was
+        # copied and hashed for a DIP that was then not made.
+        thumbnails = list((package.sip_data / "thumbnails").glob("*.jpg"))
+        if not any((dip / "objects").glob("*")) and not thumbnails:
             raise StepNotApplicable(
                 "no access copies or thumbnails were made (processing configuration "
                 f"{package.config.name!r} or the registry's rules); no DIP"
             )
+        _assemble(package)
         stored = location.store(dip, package.ref.aip_uuid, [])
     with tempfile.TemporaryDirectory(prefix="dip-verify-") as work:
         # A local DIP is read where it is; any other is read back into ``work``.
@@ -84,7 +87,10 @@ def _assemble(package: Package) -> None:
     for thumbnail in (package.sip_data / "thumbnails").glob("*.jpg"):
         link_or_copy(thumbnail, dip / "thumbnails" / thumbnail.name)
     if package.mets_path.is_file():
-        shutil.copyfile(package.mets_path, dip / package.mets_path.name)
+        # The DIP's own bytes are made when it is stored (a location copies what it is
+        # given); in the processing directory a link does.
+        (dip / package.mets_path.name).unlink(missing_ok=True)  # an earlier attempt's
+        link_or_copy(package.mets_path, dip / package.mets_path.name)
     files = sorted(p for p in dip.rglob("*") if p.is_file() and p.name != MANIFEST)
     sums = digests(files, package.settings.workers)
     atomic_write_text(

@@ -67,3 +67,40 @@ def test_characterization_off_in_the_configuration_skips_the_step(package_until)
     package = package_until({"a.png": media.image("PNG")}, "validate_files")
     package.config = dataclasses.replace(package.config, characterize=False)
     assert "turns characterization off" in str(run_stage(package, "characterize_files"))
+
+
+def test_the_written_mets_holds_the_same_tool_xml_as_the_document_built_in_memory(
+    package_until, tmp_path
+):
+    # The writer puts each tool's XML in as the state kept it; building the document in
+    # memory parses it. Both must say the same, whitespace aside.
+    package = package_until(
+        {"a.png": media.image("PNG"), "b.wav": media.wav(), "c.mp4": media.video()},
+        "generate_aip_mets",
+    )
+    records = package.state.files()
+    scope = mets.MetsScope(
+        label=package.ref.aip_name,
+        object_uuid=package.ref.aip_uuid,
+        original_name=package.ref.aip_name,
+        root=package.sip_data,
+        file_groups=mets.FILE_GROUPS,
+    )
+    events = package.state.events_by_subject()
+    written = tmp_path / "written.xml"
+    mets.write_mets(written, package, scope, records, events)
+    built = mets.build(package, scope, records, events)
+
+    def canonical(root) -> bytes:
+        for element in root.iter():
+            for header in element.iter("{http://www.loc.gov/METS/}metsHdr"):
+                header.attrib.clear()  # its dates are the time of writing
+            if element.text is not None and not element.text.strip():
+                element.text = None
+            if element.tail is not None and not element.tail.strip():
+                element.tail = None
+        return etree.tostring(root, method="c14n")
+
+    assert canonical(parse_file(written).getroot()) == canonical(built.getroot())
+    assert "<?preservation-tool-xml" not in written.read_text()
+    assert b"MediaInfo" in canonical(parse_file(written).getroot())

@@ -159,6 +159,21 @@ def test_a_folder_source_is_left_untouched(home, make_transfer, new_package):
     assert (package.transfer_dir / "objects" / ".DS_Store").is_file()
 
 
+def test_a_folder_is_received_as_bytes_of_its_own_so_the_aip_never_shares_the_sources_files(
+    home, make_transfer, new_package
+):
+    # Store AIP hard-links the working copy into a local store: were the working copy a
+    # link to the archivist's folder, an edit there would change the stored AIP.
+    source = make_transfer({f"d{i % 4}/f{i}.txt": f"file {i}" for i in range(40)})
+    package = new_package(source)
+    receive_transfer.run(package, str(source))
+    for original in (source / "d1").iterdir():
+        received = package.transfer_dir / "objects" / "d1" / original.name
+        assert received.read_bytes() == original.read_bytes()
+        assert received.stat().st_ino != original.stat().st_ino
+    assert len(list((package.transfer_dir / "objects").rglob("*.txt"))) == 40
+
+
 def test_a_stale_working_copy_from_an_earlier_attempt_is_replaced(home, make_transfer, new_package):
     source = make_transfer(CONTENT, as_zip=True)
     package = new_package(source)
