@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from itertools import groupby
 from pathlib import Path
 
 from preservation.core.premis import Event
@@ -356,12 +357,17 @@ class State:
         rows = self.db.execute("SELECT subject FROM events WHERE event_type = ?", (event_type,))
         return {row["subject"] for row in rows}
 
-    def events_by_subject(self) -> dict[str, list[Event]]:
-        """All events grouped by subject, read in one query (for METS writing)."""
-        grouped: dict[str, list[Event]] = {}
-        for row in self.db.execute("SELECT * FROM events ORDER BY datetime, uuid"):
-            grouped.setdefault(row["subject"], []).append(_event(row))
-        return grouped
+    def count_events(self, subjects: Iterable[str]) -> int:
+        """How many events these subjects have."""
+        return self.db.execute(
+            "SELECT count(*) FROM events WHERE subject IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(subjects)),),
+        ).fetchone()[0]
+
+    def events_by_subject(self) -> EventsBySubject:
+        """All events grouped by subject, each subject's read when asked for (METS
+        writing, summaries)."""
+        return EventsBySubject(self.db)
 
     # -- characterization and derivation ---------------------------------------------------
     def record_characteristics(self, rows: Iterable[tuple[str, str, str]]) -> None:
@@ -401,6 +407,38 @@ class State:
             f"SELECT * FROM derivatives WHERE {' AND '.join(where)} ORDER BY source, purpose",
             params,
         ).fetchall()
+
+
+class EventsBySubject(Mapping):
+    """Subject UUID -> its events in time order, read from the state a subject at a time.
+
+    Not held all at once: a 100,000-file package has 600,000 events, half a GB as
+    Python objects, while a METS writer needs one file's at a time.
+    """
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __getitem__(self, subject: str) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT * FROM events WHERE subject = ? ORDER BY datetime, uuid", (subject,)
+        ).fetchall()
+        if not rows:
+            raise KeyError(subject)
+        return [_event(r) for r in rows]
+
+    def __iter__(self) -> Iterator[str]:
+        for row in self.db.execute("SELECT DISTINCT subject FROM events ORDER BY subject"):
+            yield row[0]
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT count(DISTINCT subject) FROM events").fetchone()[0]
+
+    def items(self) -> Iterator[tuple[str, list[Event]]]:  # type: ignore[override]
+        """Every subject with its events, in one pass over the table."""
+        rows = self.db.execute("SELECT * FROM events ORDER BY subject, datetime, uuid")
+        for subject, group in groupby(rows, key=lambda r: r["subject"]):
+            yield subject, [_event(r) for r in group]
 
 
 def _event(row: sqlite3.Row) -> Event:

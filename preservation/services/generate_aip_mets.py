@@ -51,6 +51,6 @@ def run(package: Package) -> MetsResult:
     return MetsResult(
         str(package.mets_path),
         len(records),
-        sum(len(events.get(r.uuid, [])) for r in records),
+        package.state.count_events([r.uuid for r in records]),
         summarize(records, events, package.logs_dir() / NORMALIZATION_REPORT),
     )

@@ -21,6 +21,15 @@ LOG = "fileFormatIdentification.log"
 
 
 UNKNOWN = "UNKNOWN"
+BATCH = 10_000
+
+
+def _essentials(result: dict) -> dict:
+    """What is kept of one file's result: its PRONOM match and errors."""
+    return {
+        "matches": [m for m in result.get("matches", []) if m.get("ns") == "pronom"][:1],
+        "errors": result.get("errors"),
+    }
 
 
 @dataclass(frozen=True)
@@ -34,12 +43,15 @@ def identify(package: Package, records: Sequence[FileRecord]) -> IdentifyResult:
     """Identify ``records``; records ``format identification`` events."""
     root = package.current_dir()
     paths = [str(root / r.path) for r in records]
-    report = (
-        pygfried.identify_many(paths, workers=package.settings.workers)
-        if paths
-        else {"siegfried": pygfried.version(), "identifiers": []}
-    )
-    by_path = {f["filename"]: f for f in report.get("files", [])}
+    report: dict = {"siegfried": pygfried.version(), "identifiers": []}
+    by_path = {}
+    # In batches: Siegfried's report of 100,000 files at once, as JSON and then as
+    # Python objects, held hundreds of MB at a time.
+    for start in range(0, len(paths), BATCH):
+        report = pygfried.identify_many(
+            paths[start : start + BATCH], workers=package.settings.workers
+        )
+        by_path.update((f["filename"], _essentials(f)) for f in report.get("files", []))
     signatures = "; ".join(i["details"] for i in report.get("identifiers", []))
     detail = f'program="Siegfried"; version="{report["siegfried"]}"; signatures="{signatures}"'
     events, updates, log = [], [], []

@@ -1,7 +1,9 @@
 """Characterize and extract metadata: tool XML embedded in objectCharacteristicsExtension."""
 
+import pytest
 from lxml import etree
 
+from preservation.core.premis import Event
 from preservation.core.safe_xml import parse_file
 from preservation.metadata import mets
 from preservation.tools import batch_tools
@@ -69,14 +71,20 @@ def test_characterization_off_in_the_configuration_skips_the_step(package_until)
     assert "turns characterization off" in str(run_stage(package, "characterize_files"))
 
 
-def test_the_written_mets_holds_the_same_tool_xml_as_the_document_built_in_memory(
+def test_the_written_mets_says_exactly_what_the_document_built_in_memory_says(
     package_until, tmp_path
 ):
-    # The writer puts each tool's XML in as the state kept it; building the document in
-    # memory parses it. Both must say the same, whitespace aside.
+    # The writer puts each tool's XML in as the state kept it and writes events and
+    # agents from text templates; building the document in memory makes elements of
+    # them. Both must say the same, whitespace aside, markup characters included.
     package = package_until(
         {"a.png": media.image("PNG"), "b.wav": media.wav(), "c.mp4": media.video()},
         "generate_aip_mets",
+    )
+    [png] = [r for r in package.state.files() if r.path.endswith("a.png")]
+    note = 'width < 10 & height > 5 "quoted"\r\nsecond line'
+    package.state.record_events(
+        [Event(png.uuid, "validation", detail='program="x&y"', outcome="pass", outcome_note=note)]
     )
     records = package.state.files()
     scope = mets.MetsScope(
@@ -101,6 +109,18 @@ def test_the_written_mets_holds_the_same_tool_xml_as_the_document_built_in_memor
                 element.tail = None
         return etree.tostring(root, method="c14n")
 
-    assert canonical(parse_file(written).getroot()) == canonical(built.getroot())
-    assert "<?preservation-tool-xml" not in written.read_text()
-    assert b"MediaInfo" in canonical(parse_file(written).getroot())
+    document = parse_file(written).getroot()
+    assert canonical(document) == canonical(built.getroot())
+    assert "<?preservation-fragment" not in written.read_text()
+    assert b"MediaInfo" in canonical(document)
+    notes = document.xpath("//premis:eventOutcomeDetailNote/text()", namespaces=NS)
+    assert note in notes
+
+
+def test_a_control_character_in_an_event_is_refused_not_written_into_the_mets(package_until):
+    package = package_until({"a.txt": "alpha"}, "transcribe_files")
+    [record] = package.state.files(group="original")
+    package.state.record_events([Event(record.uuid, "validation", outcome_note="bell \x07")])
+    with pytest.raises(ValueError, match="XML compatible"):
+        run_stage(package, "generate_aip_mets")
+    assert not package.mets_path.exists()
