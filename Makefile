@@ -20,7 +20,7 @@ TEST_APT_PACKAGES := docker-compose chromium chromium-driver \
 	$(if $(shell command -v npm),,$(if $(shell command -v node),npm,nodejs npm))
 
 .PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-tools bench-100k bench-drop-box \
-	bench-hostile bench-packages-page chaos clean
+	bench-clamav bench-hostile bench-packages-page chaos clean
 
 install: tools venv test-oidc
 
