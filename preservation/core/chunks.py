@@ -52,11 +52,14 @@ def select(records: Sequence[FileRecord], chunk: Chunk) -> list[FileRecord]:
 
 def originals(package: Package, index: int | None) -> list[FileRecord]:
     """The original files of chunk ``index`` (all of them when ``index`` is None)."""
-    chunk = of(package, index)
-    return package.state.files(group="original", uuids=chunk.holds if chunk.count > 1 else None)
+    return package.state.files(group="original", uuids=_members(of(package, index)))
 
 
 def count(package: Package, index: int | None) -> int:
     """How many original files chunk ``index`` holds (none of their records read)."""
-    chunk = of(package, index)
-    return package.state.count_files("original", chunk.holds if chunk.count > 1 else None)
+    return package.state.count_files("original", _members(of(package, index)))
+
+
+def _members(chunk: Chunk):
+    """The test of a file's UUID for the state's query (None: every file, no test)."""
+    return chunk.holds if chunk.count > 1 else None
