@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -96,7 +97,8 @@ class RssSampler(threading.Thread):
                 peak = self.peaks.setdefault(kind, {"rss_mb": 0, "anon_mb": 0, "file_mb": 0})
                 if anon + file > peak["rss_mb"] * 1024:
                     peak.update(rss_mb=round((anon + file) / 1024), file_mb=round(file / 1024))
-                peak["anon_mb"] = max(peak["anon_mb"], round(anon / 1024))
+                if round(anon / 1024) > peak["anon_mb"]:
+                    peak.update(anon_mb=round(anon / 1024), anon_peak_at=time.time())
 
 
 def _kind(cmdline: list[str]) -> str:
@@ -120,6 +122,22 @@ def stage_seconds(home: Path, run_id: str) -> dict[str, float]:
             (run_id,),
         ).fetchall()
     return {task: round(seconds or 0.0, 2) for task, seconds in rows}
+
+
+def stage_at(home: Path, run_id: str, moment: float) -> str:
+    """The task that was running at ``moment`` (seconds since the epoch), to say which
+    stage a process's memory peaked in."""
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT task_id, start_date, end_date FROM task_instance WHERE run_id = ?",
+            (run_id,),
+        ).fetchall()
+    for task, start, end in rows:
+        if start and end:
+            begins, ends = (datetime.fromisoformat(v).timestamp() for v in (start, end))
+            if begins <= moment <= ends:
+                return task
+    return "between tasks"
 
 
 def unpack(aip: Path, target: Path) -> Path:
@@ -216,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         ingest(REPO / "examples" / "demo-transfer", args.config, work / "warm-up.log")
         wall, rss, outcome, processes = ingest(transfer, args.config, work / "ingest.log")
         stages = stage_seconds(home, outcome["run_id"])
+        for peak in processes.values():
+            if "anon_peak_at" in peak:
+                peak["anon_peak_stage"] = stage_at(
+                    home, outcome["run_id"], peak.pop("anon_peak_at")
+                )
         print(f"stored in {wall:.0f} s, peak RSS {rss:.0f} MB", flush=True)
         result = {
             "files": args.files,

@@ -434,6 +434,20 @@ class EventsBySubject(Mapping):
     def __len__(self) -> int:
         return self.db.execute("SELECT count(DISTINCT subject) FROM events").fetchone()[0]
 
+    def count_by_type(self) -> dict[str, int]:
+        """How many events of each type, every subject's."""
+        rows = self.db.execute("SELECT event_type, count(*) FROM events GROUP BY event_type")
+        return {event_type: count for event_type, count in rows}
+
+    def with_outcome(self, event_type: str, outcome: str) -> list[Event]:
+        """The events of a type with an outcome (validation failures), every subject's."""
+        rows = self.db.execute(
+            "SELECT * FROM events WHERE event_type = ? AND outcome = ? "
+            "ORDER BY subject, datetime, uuid",
+            (event_type, outcome),
+        )
+        return [_event(r) for r in rows]
+
     def items(self) -> Iterator[tuple[str, list[Event]]]:  # type: ignore[override]
         """Every subject with its events, in one pass over the table."""
         rows = self.db.execute("SELECT * FROM events ORDER BY subject, datetime, uuid")

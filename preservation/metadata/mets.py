@@ -11,6 +11,7 @@ empty directories). The document is built with lxml in one pass over the state.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -130,12 +131,14 @@ def sections(
     records: list[FileRecord],
     events: dict[str, list[Event]],
     fragments: Fragments | None = None,
-) -> Iterator[etree._Element]:
+) -> Iterator[etree._Element | str]:
     """The top-level sections of the METS document, in order, built one at a time.
 
     Each comes in a throw-away parent, so a caller writing them out as they come holds
     one file's amdSec in memory at a time, not the whole document. With ``fragments``,
-    the repeated pieces are placeholders it fills in when the section is written.
+    the repeated pieces are placeholders it fills in when the section is written, and
+    the sections of files (their amdSecs, the fileSec, the structMaps) come as text,
+    made from templates built with the same code as the elements.
     """
     holder = _root()
     # The AIP's METS of a reingest says so; the transfer's (submission documentation) not.
@@ -146,10 +149,24 @@ def sections(
     templates = _DigiprovTemplates(package.agents(), fragments)
     rights = _rights_by_path(package, records)
     relations = _relationships(package, {r.uuid for r in records})
+    objects = _ObjectTemplates()
     amd_ids: dict[str, str] = {}
     for number, record in enumerate(records, start=1):
-        holder = _root()
         amd_ids[record.uuid] = f"amdSec_{number}"
+        if fragments is not None and not rights.get(record.uuid):
+            # Written as text from templates: no element made for the file at all.
+            yield templates.amd_section(
+                number,
+                objects.tech_md(
+                    number,
+                    record,
+                    package.state.characteristics(record.uuid),
+                    relations.get(record.uuid, []),
+                ),
+                events.get(record.uuid, []),
+            )
+            continue
+        holder = _root()
         _amd_section(
             holder,
             f"amdSec_{number}",
@@ -177,10 +194,15 @@ def sections(
             sequence += 1
             amd.append(templates.agent(index, f"digiprovMD_package_{sequence}"))
         yield amd
-    holder = _root()
     sources = {
         uuid: rel[1] for uuid, rels in relations.items() for rel in rels if rel[0] == "has source"
     }
+    if fragments is not None:
+        # As text: 300,000 elements for 100,000 files otherwise, held at once.
+        yield _file_section_text(scope, records, amd_ids, sources)
+        yield from _struct_maps_text(scope, records, dmd_ids, package_amd)
+        return
+    holder = _root()
     _file_section(holder, scope, records, amd_ids, sources)
     _struct_maps(holder, scope, records, dmd_ids, package_amd)
     yield from list(holder)
@@ -189,7 +211,8 @@ def sections(
 def build(
     package: Package, scope: MetsScope, records: list[FileRecord], events: dict[str, list[Event]]
 ) -> etree._ElementTree:
-    """The whole METS document in memory (for small documents and for reading back)."""
+    """The whole METS document in memory, every section an element (the reference the
+    written document is tested against)."""
     root = _root()
     for section in sections(package, scope, records, events):
         root.append(section)
@@ -249,24 +272,33 @@ def _xml_text(value: str | None) -> str:
     """``value`` as element text, escaped as lxml escapes it (refused where lxml would)."""
     if not value:
         return ""
-    if _NOT_XML.search(value):
-        raise ValueError(
-            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
-            f"characters: {value[:80]!r}"
-        )
+    _refuse_non_xml(value)
     return (
         value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )
 
 
+def _xml_attribute(value: str) -> str:
+    """``value`` as an attribute's value (in double quotes), escaped as lxml escapes it."""
+    return _xml_text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+
+
+def _refuse_non_xml(value: str) -> None:
+    if _NOT_XML.search(value):
+        raise ValueError(
+            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
+            f"characters: {value[:80]!r}"
+        )
+
+
 def _text_template(element: etree._Element, markers: dict[str, str]) -> str:
-    """``element`` (a digiprovMD) serialized as it is inside an amdSec, as a format string
-    whose fields stand where the ``markers``' texts were."""
+    """``element`` (a techMD or digiprovMD) serialized as it is inside an amdSec, as a
+    format string whose fields stand where the ``markers``' texts were."""
     holder = etree.Element(M("amdSec"), nsmap=NSMAP)
     holder.append(_deepcopy(element))
     text = etree.tostring(holder, encoding="unicode", pretty_print=True)
-    end = "</mets:digiprovMD>"
-    text = text[text.index("<mets:digiprovMD") : text.rindex(end) + len(end)]
+    tag = f"mets:{etree.QName(element).localname}"
+    text = text[text.index(f"<{tag}") : text.rindex(f"</{tag}>") + len(tag) + 3]
     text = text.replace("{", "{{").replace("}", "}}")
     for marker, field in markers.items():
         text = text.replace(marker, "{" + field + "}")
@@ -274,15 +306,19 @@ def _text_template(element: etree._Element, markers: dict[str, str]) -> str:
 
 
 def write_document(
-    path: Path, parts: Iterable[etree._Element], fragments: Fragments | None = None
+    path: Path, parts: Iterable[etree._Element | str], fragments: Fragments | None = None
 ) -> None:
-    """Write a METS document section by section (UTF-8, indented), atomically."""
+    """Write a METS document section by section (UTF-8, indented), atomically; a section
+    given as text is written as it is."""
     root = etree.Element(M("mets"), {f"{{{XSI_NS}}}schemaLocation": METS_LOCATION}, nsmap=NSMAP)
     root.append(etree.Comment("sections"))
     head, tail = etree.tostring(root, encoding="UTF-8").split(b"<!--sections-->")
     with atomic_writer(path) as handle:
         handle.write(b"<?xml version='1.0' encoding='UTF-8'?>\n" + head)
         for part in parts:
+            if isinstance(part, str):
+                handle.write(b"\n  " + part.encode("utf-8"))
+                continue
             serialized = etree.tostring(part, encoding="UTF-8", pretty_print=True)
             handle.write(b"\n  " + (fragments.fill(serialized) if fragments else serialized))
         handle.write(b"\n" + tail)
@@ -408,6 +444,30 @@ class _DigiprovTemplates:
         element.set("ID", section_id)
         return element
 
+    def amd_section(self, number: int, tech_md: str, events: Iterable[Event]) -> str:
+        """A file's whole amdSec as text: its techMD, then a digiprovMD per event and
+        one per agent (as ``_amd_section`` builds it, without rights)."""
+        parts = [tech_md]
+        sequence = 0
+        for event in events:
+            sequence += 1
+            parts.append(self._event_text_of(f"digiprovMD_{number}_{sequence}", event))
+        for text in self._agent_texts:
+            sequence += 1
+            parts.append(text.format(id=f"digiprovMD_{number}_{sequence}"))
+        return f'<mets:amdSec ID="amdSec_{number}">\n  ' + "\n  ".join(parts) + "\n</mets:amdSec>\n"
+
+    def _event_text_of(self, section_id: str, event: Event) -> str:
+        return self._event_text.format(
+            id=section_id,
+            identifier=_xml_text(event.identifier),
+            event_type=_xml_text(event.event_type),
+            datetime=_xml_text(event.datetime),
+            detail=_xml_text(event.detail),
+            outcome=_xml_text(event.outcome),
+            outcome_note=_xml_text(event.outcome_note),
+        )
+
     def agent(self, index: int, section_id: str) -> etree._Element:
         """The ``digiprovMD`` of agent ``index`` (or its stand-in)."""
         if self.fragments is not None:
@@ -418,17 +478,7 @@ class _DigiprovTemplates:
         """The event's ``digiprovMD``: the same elements ``_event`` builds, in order (or
         its stand-in)."""
         if self.fragments is not None and not isinstance(event, _MarkedEvent):
-            return self.fragments.stand_in(
-                self._event_text.format(
-                    id=section_id,
-                    identifier=_xml_text(event.identifier),
-                    event_type=_xml_text(event.event_type),
-                    datetime=_xml_text(event.datetime),
-                    detail=_xml_text(event.detail),
-                    outcome=_xml_text(event.outcome),
-                    outcome_note=_xml_text(event.outcome_note),
-                )
-            )
+            return self.fragments.stand_in(self._event_text_of(section_id, event))
         element = self.copy(self._event, section_id)
         premis_event = element[0][0][0]
         premis_event[0][1].text = event.identifier
@@ -453,6 +503,101 @@ class _MarkedEvent:
 
 
 _deepcopy = copy.deepcopy
+
+
+class _ObjectTemplates:
+    """A file's techMD (its PREMIS object) as text, from a template per shape.
+
+    The shape is what decides which elements the object has (a format version, a PRONOM
+    key, how many tool outputs, a parent, which relationships); each template is built
+    once by ``_file_object`` itself, with markers where the file's values go.
+    """
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple, str] = {}
+
+    def tech_md(
+        self,
+        number: int,
+        record: FileRecord,
+        extensions: list[tuple[str, str]],
+        relations: list[tuple[str, str, str]],
+    ) -> str:
+        derived = record.file_group in DERIVED_GROUPS
+        shape = (
+            derived,
+            bool(record.format_version),
+            bool(record.puid and record.puid != "UNKNOWN"),
+            len(extensions),
+            bool(record.parent_uuid),
+            tuple((subtype, bool(event)) for subtype, _other, event in relations),
+        )
+        template = self._templates.get(shape) or self._templates.setdefault(
+            shape, self._template(*shape)
+        )
+        values = {
+            "number": number,
+            "uuid": _xml_text(record.uuid),
+            "sha256": _xml_text(record.sha256),
+            "size": str(record.size or 0),
+            "format_name": _xml_text(record.format_name or "Unknown"),
+            "format_version": _xml_text(record.format_version),
+            "puid": _xml_text(record.puid),
+            "name": _xml_text(record.path if derived else record.original_path),
+            "parent": _xml_text(record.parent_uuid),
+        }
+        for index, (_tool, xml) in enumerate(extensions):
+            values[f"extension{index}"] = xml  # XML already: as the state kept it
+        for index, (_subtype, other, event) in enumerate(relations):
+            values[f"related{index}"] = _xml_text(other)
+            values[f"related_event{index}"] = _xml_text(event)
+        return template.format_map(values)
+
+    @staticmethod
+    def _template(
+        derived: bool,
+        has_version: bool,
+        has_registry: bool,
+        extensions: int,
+        has_parent: bool,
+        relations: tuple[tuple[str, bool], ...],
+    ) -> str:
+        marked = FileRecord(
+            uuid="@@UUID@@",
+            path="@@NAME@@",
+            original_path="@@NAME@@",
+            file_group=DERIVED_GROUPS[0] if derived else "original",
+            size="@@SIZE@@",  # type: ignore[arg-type]
+            sha256="@@SHA256@@",
+            puid="@@PUID@@" if has_registry else None,
+            format_name="@@FORMAT@@",
+            format_version="@@VERSION@@" if has_version else None,
+            parent_uuid="@@PARENT@@" if has_parent else None,
+        )
+        markers = {
+            "@@NUMBER@@": "number",
+            "@@UUID@@": "uuid",
+            "@@SHA256@@": "sha256",
+            "@@SIZE@@": "size",
+            "@@FORMAT@@": "format_name",
+            "@@VERSION@@": "format_version",
+            "@@PUID@@": "puid",
+            "@@NAME@@": "name",
+            "@@PARENT@@": "parent",
+        }
+        related = []
+        for index, (subtype, has_event) in enumerate(relations):
+            other, event = f"@@RELATED{index}@@", f"@@RELATED_EVENT{index}@@"
+            related.append((subtype, other, event if has_event else ""))
+            markers[other], markers[event] = f"related{index}", f"related_event{index}"
+        placeholders = Fragments()
+        holder = _root()
+        tech = _sub(holder, M("techMD"), ID="techMD_@@NUMBER@@")
+        xml = _sub(_sub(tech, M("mdWrap"), MDTYPE="PREMIS:OBJECT"), M("xmlData"))
+        _file_object(xml, marked, [("", "")] * extensions, related, placeholders)
+        for index in range(extensions):
+            markers[f"<?preservation-fragment {index + 1}?>"] = f"extension{index}"
+        return _text_template(tech, markers)
 
 
 def _relationships(package: Package, present: set[str]) -> dict[str, list[tuple]]:
@@ -666,6 +811,89 @@ def _file_section(
                 OTHERLOCTYPE="SYSTEM",
                 **{f"{{{XLINK_NS}}}href": record.path},
             )
+
+
+def _file_section_text(
+    scope: MetsScope,
+    records: list[FileRecord],
+    amd_ids: dict[str, str],
+    sources: dict[str, str],
+) -> str:
+    """The fileSec as ``_file_section`` builds it, as text."""
+    lines = ["<mets:fileSec>"]
+    for group in scope.file_groups:
+        members = [r for r in records if r.file_group == group]
+        if not members:
+            continue
+        lines.append(f'  <mets:fileGrp USE="{_xml_attribute(group)}">')
+        for record in members:
+            group_id = _xml_attribute(sources.get(record.uuid, record.uuid))
+            lines += (
+                f'    <mets:file ID="file-{_xml_attribute(record.uuid)}" GROUPID="Group-'
+                f'{group_id}" ADMID="{amd_ids[record.uuid]}">',
+                '      <mets:FLocat LOCTYPE="OTHER" OTHERLOCTYPE="SYSTEM" '
+                f'xlink:href="{_xml_attribute(record.path)}"/>',
+                "    </mets:file>",
+            )
+        lines.append("  </mets:fileGrp>")
+    lines.append("</mets:fileSec>\n")
+    return "\n".join(lines)
+
+
+def _struct_maps_text(
+    scope: MetsScope,
+    records: list[FileRecord],
+    dmd_ids: list[str],
+    package_amd: str | None = None,
+) -> Iterator[str]:
+    """Both structMaps as ``_struct_maps`` builds them, as text."""
+    uuids = {r.path: r.uuid for r in records}
+    default, normative = _directory_divs_text(str(scope.root / "objects"), "objects", uuids, 2)
+    for number, (label, kind, div, dmd, amd) in enumerate(
+        (
+            ("Archivematica default", "physical", default, " ".join(dmd_ids), package_amd),
+            ("Normative Directory Structure", "logical", normative, None, None),
+        ),
+        start=1,
+    ):
+        top = f'<mets:div LABEL="{_xml_attribute(scope.label)}" TYPE="Directory"'
+        top += f' DMDID="{dmd}"' if dmd is not None else ""
+        top += f' ADMID="{amd}"' if amd is not None else ""
+        lines = [f'<mets:structMap ID="structMap_{number}" LABEL="{label}" TYPE="{kind}">']
+        lines += [f"  {top}>", *div, "  </mets:div>"] if div else [f"  {top}/>"]
+        lines.append("</mets:structMap>\n")
+        yield "\n".join(lines)
+
+
+def _directory_divs_text(
+    folder: str, rel: str, uuids: dict[str, str], depth: int
+) -> tuple[list[str] | None, list[str]]:
+    """``_directory_divs`` as lines of text indented for ``depth``."""
+    pad = "  " * depth
+    default: list[str] = []
+    normative: list[str] = []
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        path = f"{rel}/{entry.name}"
+        if entry.is_dir():
+            sub_default, sub_normative = _directory_divs_text(entry.path, path, uuids, depth + 1)
+            normative += sub_normative
+            default += sub_default or ()
+        elif path in uuids:
+            label = _xml_attribute(entry.name)
+            normative.append(f'{pad}  <mets:div LABEL="{label}" TYPE="Item"/>')
+            default += (
+                f'{pad}  <mets:div LABEL="{label}" TYPE="Item">',
+                f'{pad}    <mets:fptr FILEID="file-{uuids[path]}"/>',
+                f"{pad}  </mets:div>",
+            )
+    start = f'{pad}<mets:div LABEL="{_xml_attribute(os.path.basename(folder))}" TYPE="Directory"'
+
+    def div(body: list[str]) -> list[str]:
+        return [f"{start}>", *body, f"{pad}</mets:div>"] if body else [f"{start}/>"]
+
+    return (div(default) if default else None), div(normative)
 
 
 def _struct_maps(

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from preservation.core import premis
-from preservation.core.state import FileRecord
+from preservation.core.state import EventsBySubject, FileRecord
 
 SAMPLE = 20
 MOST_FORMATS = 100
@@ -22,20 +22,17 @@ NORMALIZATION_REPORT = "normalizationReport.csv"
 
 
 def summarize(
-    records: list[FileRecord], events: dict[str, list], normalization_report: Path
+    records: list[FileRecord], events: EventsBySubject, normalization_report: Path
 ) -> dict:
     """The summary of a package whose state holds ``records`` and ``events``."""
     originals = [r for r in records if r.file_group == "original"]
     formats = Counter((r.puid or "UNKNOWN", r.format_name or "Unknown") for r in originals)
     by_uuid = {r.uuid: r for r in records}
-    counts: Counter = Counter()
+    counts = events.count_by_type()
     invalid = []
-    for subject, subject_events in events.items():
-        for event in subject_events:
-            counts[event.event_type] += 1
-            if event.event_type == premis.VALIDATION and event.outcome == "fail":
-                record = by_uuid.get(subject)
-                invalid.append(f"{record.path if record else subject}: {event.outcome_note}")
+    for event in events.with_outcome(premis.VALIDATION, "fail"):
+        record = by_uuid.get(event.subject)
+        invalid.append(f"{record.path if record else event.subject}: {event.outcome_note}")
     outcomes: Counter = Counter()
     failed = []
     if normalization_report.is_file():

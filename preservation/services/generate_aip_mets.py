@@ -6,6 +6,7 @@ submission documentation; Dublin Core from metadata.csv; PREMIS rights from righ
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from preservation.core.errors import PackageRejected
@@ -30,7 +31,11 @@ def run(package: Package) -> MetsResult:
     data = package.sip_data
     records = package.state.files()
     known = {r.path for r in records}
-    on_disk = {p.relative_to(data).as_posix() for p in (data / "objects").rglob("*") if p.is_file()}
+    on_disk = {
+        os.path.relpath(os.path.join(folder, name), data)
+        for folder, _dirs, names in os.walk(data / "objects")
+        for name in names
+    }
     strays = sorted(on_disk - known)
     missing = sorted(known - on_disk)
     if strays or missing:

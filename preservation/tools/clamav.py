@@ -114,7 +114,8 @@ class Clamscan:
         # PNG): images past the pixel limit are scanned without that hash.
         bombs = [p for p in paths if bomb(p)]
         if bombs:
-            paths = [p for p in paths if p not in set(bombs)]
+            apart = set(bombs)
+            paths = [p for p in paths if p not in apart]
             results = self._scan(bombs, ["--scan-image-fuzzy-hash=no"])
             return results | self.scan(paths)
         sizes = {p: _size(p) for p in paths}

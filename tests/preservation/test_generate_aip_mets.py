@@ -10,7 +10,11 @@ import pytest
 from lxml import etree
 
 from preservation.core.errors import PackageRejected
+from preservation.core.premis import Event
+from preservation.core.safe_xml import parse_file
+from preservation.metadata import mets
 from preservation.services import generate_aip_mets
+from tests import media
 from tests.conftest import ACCESSION_CSV, run_stage
 from tests.media import zip_bytes
 
@@ -361,6 +365,68 @@ def test_rerunning_scan_and_identification_does_not_duplicate_events(aip):
     for element in _files(document).values():
         types = _event_types(document, element)
         assert len(types) == len(set(types)), (element.get("ID"), types)
+
+
+def _written_and_built(package, folder) -> tuple[bytes, bytes]:
+    """The package's METS as written (text templates) and as built in memory (elements),
+    each as canonical XML, whitespace and the header's dates aside."""
+    records = package.state.files()
+    scope = mets.MetsScope(
+        label=package.ref.aip_name,
+        object_uuid=package.ref.aip_uuid,
+        original_name=package.ref.aip_name,
+        root=package.sip_data,
+        file_groups=mets.FILE_GROUPS,
+    )
+    events = package.state.events_by_subject()
+    written = folder / "written.xml"
+    mets.write_mets(written, package, scope, records, events)
+    assert "<?preservation-fragment" not in written.read_text()
+    built = mets.build(package, scope, records, events)
+
+    def canonical(root) -> bytes:
+        for element in root.iter():
+            for header in element.iter("{http://www.loc.gov/METS/}metsHdr"):
+                header.attrib.clear()  # its dates are the time of writing
+            if element.text is not None and not element.text.strip():
+                element.text = None
+            if element.tail is not None and not element.tail.strip():
+                element.tail = None
+        return etree.tostring(root, method="c14n")
+
+    return canonical(parse_file(written).getroot()), canonical(built.getroot())
+
+
+def test_the_written_mets_says_exactly_what_the_document_built_in_memory_says(
+    package_until, tmp_path
+):
+    # The writer makes each file's amdSec, the fileSec and the structMaps as text from
+    # templates and puts each tool's XML in as the state kept it; building the document
+    # in memory makes elements of them. Both must say the same, markup characters included.
+    package = package_until(
+        {"a.png": media.image("PNG"), "b.wav": media.wav(), "c.mp4": media.video()},
+        "generate_aip_mets",
+    )
+    [png] = [r for r in package.state.files() if r.path.endswith("a.png")]
+    note = 'width < 10 & height > 5 "quoted"\r\nsecond line'
+    package.state.record_events(
+        [Event(png.uuid, "validation", detail='program="x&y"', outcome="pass", outcome_note=note)]
+    )
+    written, built = _written_and_built(package, tmp_path)
+    assert written == built
+    assert b"MediaInfo" in written
+    assert b"is source of" in written  # the PNG's preservation copy: a relationship each way
+    document = etree.fromstring(written)
+    assert note in document.xpath("//premis:eventOutcomeDetailNote/text()", namespaces=NS)
+
+
+def test_folders_rights_renamed_and_extracted_files_are_written_as_built(aip, tmp_path):
+    # Nested and empty folders (both structMaps), a renamed file, two rights statements
+    # (that file's amdSec is built as elements), zip members with their parent.
+    written, built = _written_and_built(aip, tmp_path)
+    assert written == built
+    assert b"is included in" in written and b"rightsStatement" in written
+    assert b'LABEL="empty"' in written
 
 
 def test_a_file_in_the_sip_that_was_never_registered_stops_mets_generation(aip):
