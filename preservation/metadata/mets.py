@@ -5,7 +5,9 @@ statement, a ``digiprovMD`` per PREMIS event and one per agent (software, organi
 user); and one for the package's own events (its decisions), linked from its div.
 ``fileSec`` groups files by use; two ``structMap``s: "Archivematica default"
 (physical, with file pointers) and "Normative Directory Structure" (logical, keeping
-empty directories). The document is built with lxml in one pass over the state.
+empty directories). Written in one pass over the state: each file's sections as text
+from templates that the element-building code makes once per shape (``build`` makes
+every section as elements: the reference the written document is tested against).
 """
 
 from __future__ import annotations
