@@ -218,9 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scratch", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "100k.json")
     parser.add_argument(
-        "--metsrw-limit", type=int, default=900, help="seconds metsrw is given to read the METS"
+        # metsrw's amdSec lookup is quadratic: it had not read a 10,000-file METS after
+        # 600 s, so a longer wait at 100,000 only delays the figures.
+        "--metsrw-limit", type=int, default=60, help="seconds metsrw is given to read the METS"
     )
     args = parser.parse_args(argv)
+    if args.scratch:
+        args.scratch.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-100k-", dir=args.scratch))
     home = work / "home"
     os.environ["PRESERVATION_HOME"] = str(home)

@@ -84,7 +84,7 @@ def validate_wav(source: Path, _output: None = None) -> str:
     import wave
 
     from preservation.core.settings import load_settings
-    from preservation.tools.process import run_argv
+    from preservation.tools.batch_tools import ffmpeg_decode
 
     try:
         with wave.open(str(source), "rb") as sound:
@@ -96,11 +96,7 @@ def validate_wav(source: Path, _output: None = None) -> str:
     except wave.Error as error:
         if "unknown format" not in str(error):
             raise ValueError(f"not a well-formed WAVE file: {error}") from None
-        decoded = run_argv(
-            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-f", "null", "-"],
-            load_settings().tool_timeout,
-            fail_pattern=r"\S",  # as the registry's ffmpeg-decode: any message is a failure
-        )
+        decoded = ffmpeg_decode([source], load_settings().tool_timeout)[str(source)]
         if not decoded.ok:
             raise ValueError(decoded.message) from None
         return "WAVE (not PCM) decoded by FFmpeg without errors"

@@ -69,6 +69,23 @@ def test_a_wave_file_not_in_pcm_is_decoded_by_ffmpeg_and_a_damaged_one_fails(pac
     assert "no 'data' tag" in bad.outcome_note and "/currentlyProcessing/" not in bad.outcome_note
 
 
+def test_audio_and_video_decoded_together_still_get_a_verdict_each(package_until):
+    # FFmpeg decodes small files in batches: one damaged file among them fails alone,
+    # with FFmpeg's message about it, and the others pass.
+    files = {f"ok{i}.mp3": media.audio(".mp3") for i in range(3)}
+    files |= {f"ok{i}.mp4": media.video(".mp4") for i in range(3)}
+    files["damaged.mp4"] = media.truncated(media.video(".mp4"))
+    package = package_until(files, "validate_files")
+    found = events_by_name(package)
+
+    verdicts = {name: found[name]["validation"].outcome for name in files}
+    assert verdicts == {name: "fail" if name == "damaged.mp4" else "pass" for name in files}
+    damaged = found["damaged.mp4"]["validation"]
+    assert "damaged.mp4" in damaged.outcome_note and "moov atom not found" in damaged.outcome_note
+    assert "/currentlyProcessing/" not in damaged.outcome_note
+    assert 'program="FFmpeg"' in damaged.detail and 'command="ffmpeg-decode"' in damaged.detail
+
+
 def test_formats_without_a_validator_get_no_event(package_until):
     package = package_until({"notes.txt": "hello"}, "validate_files")
     assert "validation" not in events_by_name(package)["notes.txt"]
