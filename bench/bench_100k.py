@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         # metsrw's amdSec lookup is quadratic: it had not read a 10,000-file METS after
         # 600 s, so a longer wait at 100,000 only delays the figures.
-        "--metsrw-limit", type=int, default=60, help="seconds metsrw is given to read the METS"
+        "--metsrw-limit",
+        type=int,
+        default=60,
+        help="seconds metsrw is given to read the METS",
     )
     args = parser.parse_args(argv)
     if args.scratch:

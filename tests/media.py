@@ -125,6 +125,21 @@ def office_document() -> bytes:
         return (Path(folder) / "letter.docx").read_bytes()
 
 
+@cache
+def subtitles_only_mp4() -> bytes:
+    """An MP4 holding one timed-text track and no audio or video."""
+    with tempfile.TemporaryDirectory() as folder:
+        srt = Path(folder) / "captions.srt"
+        srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+        return _ffmpeg("-i", str(srt), "-c:s", "mov_text", suffix=".mp4")
+
+
+def damaged_in_the_middle(data: bytes) -> bytes:
+    """Garbage over a stretch in the middle: the file opens, its decoding fails there."""
+    middle = len(data) // 2
+    return data[:middle] + b"\xff" * 3000 + data[middle + 3000 :]
+
+
 def truncated(data: bytes) -> bytes:
     """The first half of a file: what an interrupted copy leaves."""
     return data[: len(data) // 2]

@@ -9,6 +9,8 @@ Every runner takes (paths, timeout) and returns, per path (as given), a
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 from lxml import etree
 
 from preservation.core.safe_xml import parse_bytes
-from preservation.tools.process import CommandResult, run_argv
+from preservation.tools.process import CommandResult, run_argv, spawn
 
 #: Files per process at most (a chunk's files are split over the pool's workers too).
 BATCH_FILES = 500
@@ -140,14 +142,15 @@ FFMPEG_BATCH_BYTES = 8 * 1024 * 1024
 
 
 def ffmpeg_decode(paths: Sequence[Path], timeout: int) -> dict[str, CommandResult]:
-    """FFmpeg decoding every audio and video stream of each file to nothing (``-f null``).
+    """FFmpeg decoding each file's audio and video to nothing: the registry's one-file
+    command, ``ffmpeg -nostdin -v error -i FILE -f null -``, where any message fails.
 
     FFmpeg starts in about 85 ms here (it loads its whole family of libraries), longer
-    than decoding a small file takes, so small files are decoded in batches, one null
-    output per input. A batch that prints nothing and exits 0 passes whole; any message
-    means some file is damaged, and FFmpeg does not say which one reliably, so that batch
-    is decoded again one file per process and each file gets its own verdict and
-    message, as the one-file command gives them."""
+    than decoding a small file takes, so small files are first decoded together, one null
+    output per input. Only a batch that FFmpeg decoded whole, every input into its own
+    output, with no error, passes as a batch; otherwise (a damaged file, a file with no
+    audio or video stream, a timeout) each of its files is decoded again alone and gets
+    the one-file command's own verdict and message."""
     small: list[Path] = []
     alone: list[Path] = []
     for path in paths:
@@ -155,33 +158,49 @@ def ffmpeg_decode(paths: Sequence[Path], timeout: int) -> dict[str, CommandResul
     found: dict[str, CommandResult] = {}
     for start in range(0, len(small), FFMPEG_BATCH_FILES):
         batch = small[start : start + FFMPEG_BATCH_FILES]
-        if len(batch) > 1 and _decode(batch, timeout).ok:
+        if len(batch) > 1 and _decoded_together(batch, timeout):
             found.update((str(p), CommandResult(True, "")) for p in batch)
         else:
             alone.extend(batch)
     for path in alone:
-        result = _decode([path], timeout)
+        result = run_argv(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+            timeout,
+            fail_pattern=r"\S",  # any message is a failure
+        )
         found[str(path)] = CommandResult(
             result.ok, result.message.replace(str(path), path.name), result.stdout
         )
     return found
 
 
-def _decode(paths: Sequence[Path], timeout: int) -> CommandResult:
-    inputs = [arg for p in paths for arg in ("-i", str(p))]
-    if len(paths) == 1:  # the registry's one-file command, FFmpeg's own stream choice
-        outputs = ["-f", "null", "-"]
-    else:
-        outputs = [
-            arg
-            for n in range(len(paths))
-            for arg in ("-map", f"{n}:v?", "-map", f"{n}:a?", "-f", "null", "-")
-        ]
-    return run_argv(
-        ["ffmpeg", "-nostdin", "-v", "error", *inputs, *outputs],
-        timeout * len(paths),
-        fail_pattern=r"\S",  # any message is a failure
-    )
+#: "Stream #2:0 -> #2:0 (mp3 (mp3float) -> pcm_s16le (native))" in FFmpeg's stream mapping.
+_MAPPED = re.compile(r"Stream #(\d+):\d+\S* -> #(\d+):\d+")
+_ERROR = re.compile(r"\[(error|fatal|panic)\]")
+
+
+def _decoded_together(paths: Sequence[Path], timeout: int) -> bool:
+    """Whether one FFmpeg decoded every input of ``paths`` into its own output without an
+    error. FFmpeg's log is read at info level, each line tagged with its level: an input
+    with no audio or video stream leaves its output without a map, and FFmpeg then fills
+    that output from *another* input and says nothing at error level."""
+    # One decoding thread per input: the batch's inputs are open at once, and the pool
+    # already runs one batch per core.
+    inputs = [arg for p in paths for arg in ("-threads", "1", "-i", str(p))]
+    outputs = [
+        arg
+        for n in range(len(paths))
+        for arg in ("-map", f"{n}:v?", "-map", f"{n}:a?", "-f", "null", "-")
+    ]
+    argv = ["ffmpeg", "-nostdin", "-nostats", "-hide_banner", "-loglevel", "level+info"]
+    try:
+        done = spawn([*argv, *inputs, *outputs], timeout)
+    except (subprocess.TimeoutExpired, OSError):
+        return False  # each file alone says what it is
+    if done.returncode != 0 or _ERROR.search(done.stderr):
+        return False
+    pairs = {(int(i), int(o)) for i, o in _MAPPED.findall(done.stderr)}
+    return {i for i, _ in pairs} == set(range(len(paths))) and all(i == o for i, o in pairs)
 
 
 def _size(path: Path) -> int:

@@ -1,11 +1,13 @@
 """Validation: a validation event per file whose format has a validator."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from preservation.core.errors import ValidationFailed
 from preservation.services import validate_files
+from preservation.tools import batch_tools
 from tests import media
 
 
@@ -84,6 +86,30 @@ def test_audio_and_video_decoded_together_still_get_a_verdict_each(package_until
     assert "damaged.mp4" in damaged.outcome_note and "moov atom not found" in damaged.outcome_note
     assert "/currentlyProcessing/" not in damaged.outcome_note
     assert 'program="FFmpeg"' in damaged.detail and 'command="ffmpeg-decode"' in damaged.detail
+
+
+def test_ffmpeg_decoding_files_together_gives_each_the_verdict_it_gets_alone(tmp_path):
+    # Both fail alone: one has no audio or video to decode (FFmpeg would fill its output
+    # from another input in a batch), the other decodes with errors half-way.
+    files = {
+        "good.mp3": media.audio(".mp3"),
+        "subtitles.mp4": media.subtitles_only_mp4(),
+        "good.mp4": media.video(".mp4"),
+        "damaged.mp3": media.damaged_in_the_middle(
+            media._ffmpeg("-f", "lavfi", "-i", "sine=duration=3", suffix=".mp3")
+        ),
+        "good.avi": media.video(".avi"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+
+    found = batch_tools.ffmpeg_decode([tmp_path / name for name in files], timeout=60)
+
+    verdicts = {Path(path).name: result.ok for path, result in found.items()}
+    assert verdicts == {name: name.startswith("good") for name in files}
+    assert "does not contain any stream" in found[str(tmp_path / "subtitles.mp4")].message
+    assert "Error while decoding" in found[str(tmp_path / "damaged.mp3")].message
+    assert str(tmp_path) not in found[str(tmp_path / "damaged.mp3")].message
 
 
 def test_formats_without_a_validator_get_no_event(package_until):

@@ -14,6 +14,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -201,10 +202,16 @@ def _leave() -> None:
 
     Python's teardown of the interpreter (every module and object Airflow, FastAPI and
     SQLAlchemy made) took 1.4 s after every run here, longer than the atexit handlers
-    and the last task's clean-up together; those still run, the teardown is skipped."""
-    atexit._run_exitfuncs()  # logging's shutdown among them: the log is flushed
-    sys.stdout.flush()
-    sys.stderr.flush()
+    and the last task's clean-up together. The handlers still run (logging's flush and
+    Airflow's among them); the teardown is skipped, unless a thread that Python would
+    wait for is still working, and then the process ends as usual."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if any(t.is_alive() and not t.daemon for t in others):
+        return
+    atexit._run_exitfuncs()  # CPython's own runner of the registered handlers
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
     os._exit(0)
 
 
