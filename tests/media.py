@@ -48,9 +48,9 @@ def float_wav() -> bytes:
 
 
 @cache
-def audio(suffix: str) -> bytes:
+def audio(suffix: str, seconds: float = 0.5) -> bytes:
     """The sine tone as MP3, FLAC or AIFF (suffix ``.mp3``, ``.flac``, ``.aiff``)."""
-    return _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", suffix=suffix)
+    return _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", suffix=suffix)
 
 
 @cache

@@ -95,9 +95,7 @@ def test_ffmpeg_decoding_files_together_gives_each_the_verdict_it_gets_alone(tmp
         "good.mp3": media.audio(".mp3"),
         "subtitles.mp4": media.subtitles_only_mp4(),
         "good.mp4": media.video(".mp4"),
-        "damaged.mp3": media.damaged_in_the_middle(
-            media._ffmpeg("-f", "lavfi", "-i", "sine=duration=3", suffix=".mp3")
-        ),
+        "damaged.mp3": media.damaged_in_the_middle(media.audio(".mp3", seconds=3)),
         "good.avi": media.video(".avi"),
     }
     for name, data in files.items():
