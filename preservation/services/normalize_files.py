@@ -34,6 +34,7 @@ from preservation.core.fsutil import merge_log
 from preservation.core.names import shorten
 from preservation.core.package import Package
 from preservation.core.premis import Event
+from preservation.core.problems import Problems, log_only
 from preservation.core.state import FileRecord
 from preservation.metadata.package_summary import NORMALIZATION_REPORT
 from preservation.shared import derivatives
@@ -56,6 +57,7 @@ class NormalizeResult:
     access_copies: int
     thumbnails: int
     failed: int
+    problems: Problems = log_only("copies could not be made")
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,11 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     derivatives.record(package, [o.made for o in outcomes if o.made])
     merge_log(package.logs_dir() / REPORT, [REPORT_HEADER, *(_row(o) for o in outcomes)])
     _remove_empty_manual_folders(package)
+    failed = [
+        f"{o.record.path} ({o.purpose}, {o.command}): {o.message}"
+        for o in outcomes
+        if o.outcome == "failed"
+    ]
     made = {
         p: sum(1 for o in outcomes if o.purpose == p and o.made)
         for p in ("preservation", "access", "thumbnail")
@@ -157,7 +164,8 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
         made["preservation"],
         made["access"],
         made["thumbnail"],
-        sum(1 for o in outcomes if o.outcome == "failed"),
+        len(failed),
+        Problems.of("copies could not be made", failed, REPORT),
     )
 
 

@@ -14,6 +14,7 @@ from lxml import etree
 
 from preservation.core.fsutil import merge_log
 from preservation.core.package import Package
+from preservation.core.problems import Problems, log_only
 from preservation.core.state import FileRecord
 from preservation.tools import format_tools, fpr
 from preservation.tools.batch_tools import parse
@@ -26,6 +27,7 @@ class CharacterizeResult:
     files: int
     outputs: int
     failures: int
+    problems: Problems = log_only("characterization run(s) failed")
 
 
 def characterize(package: Package, records: Sequence[FileRecord]) -> CharacterizeResult:
@@ -56,8 +58,9 @@ def characterize(package: Package, records: Sequence[FileRecord]) -> Characteriz
                 log.append(f"{record.path} ({record.uuid}): {name} failed: {reason}")
     package.state.record_characteristics(outputs)
     merge_log(package.logs_dir() / LOG, log)
-    failed = sum(1 for line in log if " failed: " in line or " not run: " in line)
-    return CharacterizeResult(len(records), len(outputs), failed)
+    failed = [line for line in log if " failed: " in line or " not run: " in line]
+    problems = Problems.of("characterization run(s) failed", failed, LOG)
+    return CharacterizeResult(len(records), len(outputs), len(failed), problems)
 
 
 def _text(element: etree._Element, root: Path) -> str:

@@ -12,6 +12,7 @@ from preservation.core import premis
 from preservation.core.fsutil import merge_log
 from preservation.core.package import Package
 from preservation.core.premis import Event
+from preservation.core.problems import Problems, log_only
 from preservation.core.state import FileRecord
 from preservation.tools import format_tools, fpr
 
@@ -27,6 +28,7 @@ class ValidateResult:
     passed: int
     failed: int
     not_validated: int
+    problems: Problems = log_only("file(s) failed validation")
 
 
 def validate(package: Package, records: Sequence[FileRecord]) -> tuple[ValidateResult, list[str]]:
@@ -69,4 +71,5 @@ def validate(package: Package, records: Sequence[FileRecord]) -> tuple[ValidateR
     package.state.record_events(events)
     merge_log(package.logs_dir() / LOG, log)
     passed = len(events) - len(failures)
-    return ValidateResult(len(records), passed, len(failures), missing), failures
+    problems = Problems.of("file(s) failed validation", failures, LOG)
+    return ValidateResult(len(records), passed, len(failures), missing, problems), failures

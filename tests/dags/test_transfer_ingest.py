@@ -262,6 +262,9 @@ def test_a_media_transfer_is_normalized_by_chunks_shared_across_task_instances(
     preservation = tree.findall(".//mets:fileGrp[@USE='preservation']/mets:file", NS)
     assert len(preservation) == 4  # png, jpg, mp3, pdf; the broken PNG failed, and is kept
     assert (data / "objects" / "broken.png").is_file()
+    airflow_log = Path(result["log"]).read_text()  # every task log of the run
+    assert "Validation: 1 file(s) failed validation:\n  objects/broken.png: " in airflow_log
+    assert "copies could not be made:\n  objects/broken.png (preservation, " in airflow_log
     assert len(list((data / "thumbnails").glob("*.jpg"))) == 3
     dips = list(home.dip_store.rglob("METS.*.xml"))
     assert len(dips) == 1 and len(list((dips[0].parent / "objects").iterdir())) == 4

@@ -9,6 +9,7 @@ from preservation.core.errors import ValidationFailed
 from preservation.services import validate_files
 from preservation.tools import batch_tools
 from tests import media
+from tests.conftest import run_stage
 
 
 def events_by_name(package):
@@ -55,6 +56,36 @@ def test_damaged_files_fail_with_the_tools_message(package_until):
         event = found[name]["validation"]
         assert event.outcome == "fail", name
         assert event.outcome_note and "/currentlyProcessing/" not in event.outcome_note
+
+
+def test_the_files_that_failed_are_named_for_the_task_log_and_only_counted_in_the_xcom(
+    package_until, monkeypatch
+):
+    from preservation.core import problems
+
+    monkeypatch.setattr(problems, "SAMPLE", 2)
+    files = {
+        "good.png": media.image("PNG"),
+        "bad.xml": "<root><unclosed></root>",
+        "worse.xml": "<root>",
+        "worst.xml": "<",
+    }
+    package = package_until(files, "characterize_files")
+    result = run_stage(package, "validate_files")
+    report = [problems.of(result)[0].report()]
+    assert report == [
+        [
+            "3 file(s) failed validation:",
+            f"  objects/bad.xml: {validation_note(package, 'bad.xml')}",
+            f"  objects/worse.xml: {validation_note(package, 'worse.xml')}",
+            "  ... and 1 more: see logs/validation.log",
+        ]
+    ]
+    assert problems.summary(result) == {"files": 4, "passed": 1, "failed": 3, "not_validated": 0}
+
+
+def validation_note(package, name: str) -> str:
+    return " ".join(events_by_name(package)[name]["validation"].outcome_note.split())
 
 
 def test_a_wave_file_not_in_pcm_is_decoded_by_ffmpeg_and_a_damaged_one_fails(package_until):

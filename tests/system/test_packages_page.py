@@ -2,7 +2,8 @@
 chromedriver) on the production topology: packages uploaded to the drop box are found on
 the Packages page by name and identifier, with a running one's stage, a failed one's
 reason and a stored one's AIP, within two clicks of Airflow's home page; the package page
-shows the formats; the page refuses a request without a login.
+shows the formats; the Validation task log names the file that failed; the page refuses a
+request without a login.
 
 Screenshots of each page are saved under ``var/screenshots/`` (``PRESERVATION_SCREENSHOTS``).
 """
@@ -18,7 +19,7 @@ import pytest
 
 from tests.browser import api_token, chromium, log_in, shoot
 from tests.conftest import EICAR
-from tests.media import zip_bytes
+from tests.media import image, truncated, zip_bytes
 from tests.system.conftest import FINISHED, wait_until
 
 pytestmark = pytest.mark.system
@@ -30,12 +31,17 @@ def metadata(identifier: str) -> str:
 
 @pytest.fixture(scope="module")
 def uploads(airflow_cluster):
-    """A stored package, a failed one (a virus), a rejected upload, and a big one still
-    running when the page is first looked at."""
+    """A stored package (with a damaged image, which fails validation and is kept), a
+    failed one (a virus), a rejected upload, and a big one still running when the page is
+    first looked at."""
     cluster = airflow_cluster
     token = uuid.uuid4().hex[:8]
     made = {
-        "stored": (f"UI_STORED_{token}", f"PP/UI/{token}/stored", {"letter.txt": "Dear Sir"}),
+        "stored": (
+            f"UI_STORED_{token}",
+            f"PP/UI/{token}/stored",
+            {"letter.txt": "Dear Sir", "scan.png": truncated(image("PNG", (300, 200)))},
+        ),
         "failed": (f"UI_VIRUS_{token}", f"PP/UI/{token}/virus", {"invoice.com": EICAR.decode()}),
         "running": (
             f"UI_BIG_{token}",
@@ -208,6 +214,31 @@ def test_the_run_page_names_its_package_in_its_note(airflow_cluster, uploads, br
     )
     assert f"{uploads['stored']['name']}.zip" in browser.find_element(By.TAG_NAME, "body").text
     shoot(browser, "run-note")
+
+
+def test_the_validation_log_names_the_file_that_failed_and_why(airflow_cluster, uploads, browser):
+    from selenium.webdriver.common.by import By
+
+    cluster = airflow_cluster
+    run_id = uploads["stored"]["upload"].run_id
+    until("the stored package", lambda: cluster.run_states([run_id]) == {run_id: "success"})
+    browser.get(
+        f"{cluster.native.site.api_url}/dags/transfer_ingest/runs/{run_id}"
+        "/tasks/validate_files/mapped/0"
+    )
+    text = until(
+        "the Validation task log",
+        lambda: (
+            (t := browser.find_element(By.TAG_NAME, "body").text) and "failed validation" in t and t
+        ),
+        120,
+        1,
+    )
+    assert "Validation: 1 file(s) failed validation:" in text
+    assert "objects/scan.png: " in text  # which file, then the validator's words
+    warning = text.split("failed validation:")[1].split("Post Execute")[0]
+    assert "letter.txt" not in warning  # only the file that failed
+    shoot(browser, "validation-task-log")
 
 
 def test_the_page_refuses_a_request_without_a_login(airflow_cluster):

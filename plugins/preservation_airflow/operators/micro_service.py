@@ -5,6 +5,8 @@ the environment, processing configuration from the run's conf), runs the micro-s
 and translates its outcome for Airflow:
 
 * a result: logged, and returned as a small XCom (counts and paths, never file lists);
+  the files it found wrong, if any, are named in warnings (at most twenty, then where
+  the rest are: :mod:`preservation.core.problems`);
 * ``StepNotApplicable``: the task is *skipped*, with the reason in its log;
 * ``PackageRejected`` (a verdict on the package): the reason and what to do are pushed as
   XCom ``failure_reason`` and end the task log, and the task fails at once, without retry
@@ -170,8 +172,13 @@ class MicroServiceOperator(BaseOperator):
         finally:
             if package is not None:
                 package.close()
-        summary = dataclasses.asdict(result)
+        from preservation.core import problems
+
+        summary = problems.summary(result)
         self.log.info("%s done: %s", module.NAME, summary)
+        for found in problems.of(result):
+            # Named in the task log, where an archivist looks first; XCom keeps the counts.
+            self.log.warning("%s: %s", module.NAME, "\n".join(found.report()))
         return summary
 
 
