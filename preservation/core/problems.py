@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SAMPLE = 20
 #: One message's length in the sample (a tool's message can be pages long).
@@ -27,18 +28,20 @@ class Problems:
     what: str
     total: int = 0
     sample: tuple[str, ...] = ()
-    #: The package log (under logs/) that lists every file.
+    #: The package's log that lists every file, relative to the package (the AIP's data/).
     log: str = ""
 
     @classmethod
-    def of(cls, what: str, lines: Iterable[str], log: str) -> Problems:
-        """Count ``lines`` and keep the first :data:`SAMPLE`, each cut to a readable length."""
+    def of(cls, what: str, lines: Iterable[str], log: Path, root: Path) -> Problems:
+        """Count ``lines`` and keep the first :data:`SAMPLE`, each cut to a readable length;
+        ``root`` (the package) is taken out of them and of ``log``: a tool's own message
+        may name the processing directory, which is nobody's business in a task log."""
         total, sample = 0, []
         for line in lines:
             total += 1
             if len(sample) < SAMPLE:
-                sample.append(_clip(line))
-        return cls(what, total, tuple(sample), log)
+                sample.append(_clip(line.replace(f"{root}/", "")))
+        return cls(what, total, tuple(sample), str(log.relative_to(root)))
 
     def report(self) -> list[str]:
         """The lines a task log shows: a heading, one per named file, where the rest are."""
@@ -47,13 +50,13 @@ class Problems:
         lines = [f"{self.total} {self.what}:"]
         lines += [f"  {line}" for line in self.sample]
         if self.total > len(self.sample):
-            lines.append(f"  ... and {self.total - len(self.sample)} more: see logs/{self.log}")
+            lines.append(f"  ... and {self.total - len(self.sample)} more: see {self.log}")
         return lines
 
 
 def log_only(what: str) -> Problems:
     """A result's ``problems`` field: empty by default, left out of :func:`summary`."""
-    return field(default=Problems(what), metadata={_LOG_ONLY: True})
+    return field(default=Problems(what), repr=False, metadata={_LOG_ONLY: True})
 
 
 def summary(result) -> dict:

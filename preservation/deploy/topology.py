@@ -167,6 +167,11 @@ def environment(site: Site) -> dict[str, str]:
         # A worker that dies mid-task stops heartbeating; after this many seconds the
         # scheduler fails that try and the task is retried on another worker.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        # A scheduler that died (its database restarted under it) leaves the tasks it had
+        # queued to its successor, which adopts them only at its orphan check: Airflow's
+        # 300 s left the drop box's watcher queued, and new uploads unnoticed, for five
+        # minutes after a PostgreSQL restart (tests/system/test_restarts.py).
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
         "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(site),
         # Only the housekeeping DAG's `airflow db clean` uses it: Airflow keeps tasks
         # away from the metadata database (their SQL_ALCHEMY_CONN is blanked).

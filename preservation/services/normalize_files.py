@@ -46,6 +46,8 @@ from preservation.tools.process import pool_map
 NAME = "Normalize"
 NO_SPACE = "No space left on device"
 REPORT = NORMALIZATION_REPORT
+#: How the task log heads the copies that failed (the original is kept).
+FAILED = "derivative(s) could not be made (the original is kept)"
 REPORT_HEADER = "file_uuid,path,puid,purpose,outcome,command,derivative,message"
 MANUAL_DETAIL = 'program="manual normalization"; source="objects/manualNormalization"'
 
@@ -57,7 +59,7 @@ class NormalizeResult:
     access_copies: int
     thumbnails: int
     failed: int
-    problems: Problems = log_only("copies could not be made")
+    problems: Problems = log_only(FAILED)
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
         made["access"],
         made["thumbnail"],
         len(failed),
-        Problems.of("copies could not be made", failed, REPORT),
+        Problems.of(FAILED, failed, package.logs_dir() / REPORT, package.current_dir()),
     )
 
 

@@ -20,6 +20,8 @@ from preservation.tools import format_tools, fpr
 from preservation.tools.batch_tools import parse
 
 LOG = "characterization.log"
+#: How the task log heads the tool runs that gave no characterization.
+FAILED = "characterization run(s) failed or could not run"
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class CharacterizeResult:
     files: int
     outputs: int
     failures: int
-    problems: Problems = log_only("characterization run(s) failed")
+    problems: Problems = log_only(FAILED)
 
 
 def characterize(package: Package, records: Sequence[FileRecord]) -> CharacterizeResult:
@@ -59,7 +61,7 @@ def characterize(package: Package, records: Sequence[FileRecord]) -> Characteriz
     package.state.record_characteristics(outputs)
     merge_log(package.logs_dir() / LOG, log)
     failed = [line for line in log if " failed: " in line or " not run: " in line]
-    problems = Problems.of("characterization run(s) failed", failed, LOG)
+    problems = Problems.of(FAILED, failed, package.logs_dir() / LOG, root)
     return CharacterizeResult(len(records), len(outputs), len(failed), problems)
 
 

@@ -17,6 +17,8 @@ from preservation.core.state import FileRecord
 from preservation.tools import format_tools, fpr
 
 LOG = "validation.log"
+#: How the task log heads the files that failed (each is kept; its PREMIS event says why).
+FAILED = "file(s) failed validation (kept in the AIP)"
 
 
 PASS, FAIL = "pass", "fail"
@@ -28,7 +30,7 @@ class ValidateResult:
     passed: int
     failed: int
     not_validated: int
-    problems: Problems = log_only("file(s) failed validation")
+    problems: Problems = log_only(FAILED)
 
 
 def validate(package: Package, records: Sequence[FileRecord]) -> tuple[ValidateResult, list[str]]:
@@ -71,5 +73,5 @@ def validate(package: Package, records: Sequence[FileRecord]) -> tuple[ValidateR
     package.state.record_events(events)
     merge_log(package.logs_dir() / LOG, log)
     passed = len(events) - len(failures)
-    problems = Problems.of("file(s) failed validation", failures, LOG)
+    problems = Problems.of(FAILED, failures, package.logs_dir() / LOG, root)
     return ValidateResult(len(records), passed, len(failures), missing, problems), failures

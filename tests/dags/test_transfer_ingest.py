@@ -255,7 +255,15 @@ def test_a_media_transfer_is_normalized_by_chunks_shared_across_task_instances(
             "GROUP BY task_id",
             (result["run_id"],),
         ).fetchall()
+        results = db.execute(
+            "SELECT task_id, value FROM xcom WHERE run_id = ? AND key = 'return_value' "
+            "AND task_id IN ('validate_files', 'normalize_files')",
+            (result["run_id"],),
+        ).fetchall()
     assert dict(chunks) == {service: 3 for service in PER_FILE}  # ceil(5 / 2)
+    # The results in XCom are counts: the failed file is named in the task log only.
+    assert {task for task, _ in results} == {"validate_files", "normalize_files"}
+    assert not [value for _, value in results if "broken.png" in str(value)]
     data = Path(result["aip_path"]) / "data"
     tree = etree.parse(str(next(data.glob("METS.*.xml"))))
     assert mets_schema.validate(tree), mets_schema.error_log
@@ -263,8 +271,9 @@ def test_a_media_transfer_is_normalized_by_chunks_shared_across_task_instances(
     assert len(preservation) == 4  # png, jpg, mp3, pdf; the broken PNG failed, and is kept
     assert (data / "objects" / "broken.png").is_file()
     airflow_log = Path(result["log"]).read_text()  # every task log of the run
-    assert "Validation: 1 file(s) failed validation:\n  objects/broken.png: " in airflow_log
-    assert "copies could not be made:\n  objects/broken.png (preservation, " in airflow_log
+    invalid = "Validation: 1 file(s) failed validation (kept in the AIP):\n  objects/broken.png: "
+    not_normalized = "(the original is kept):\n  objects/broken.png (preservation, image-to-tiff): "
+    assert invalid in airflow_log and not_normalized in airflow_log
     assert len(list((data / "thumbnails").glob("*.jpg"))) == 3
     dips = list(home.dip_store.rglob("METS.*.xml"))
     assert len(dips) == 1 and len(list((dips[0].parent / "objects").iterdir())) == 4

@@ -75,7 +75,7 @@ def test_the_files_that_failed_are_named_for_the_task_log_and_only_counted_in_th
     report = [problems.of(result)[0].report()]
     assert report == [
         [
-            "3 file(s) failed validation:",
+            "3 file(s) failed validation (kept in the AIP):",
             f"  objects/bad.xml: {validation_note(package, 'bad.xml')}",
             f"  objects/worse.xml: {validation_note(package, 'worse.xml')}",
             "  ... and 1 more: see logs/validation.log",

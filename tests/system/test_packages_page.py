@@ -234,10 +234,9 @@ def test_the_validation_log_names_the_file_that_failed_and_why(airflow_cluster, 
         120,
         1,
     )
-    assert "Validation: 1 file(s) failed validation:" in text
-    assert "objects/scan.png: " in text  # which file, then the validator's words
-    warning = text.split("failed validation:")[1].split("Post Execute")[0]
-    assert "letter.txt" not in warning  # only the file that failed
+    heading = "Validation: 1 file(s) failed validation (kept in the AIP):"
+    named = "objects/scan.png: OSError: Truncated File Read"  # the file, the validator's words
+    assert heading in text and named in text.split(heading)[1]
     shoot(browser, "validation-task-log")
 
 
