@@ -28,7 +28,8 @@ class Problems:
     what: str
     total: int = 0
     sample: tuple[str, ...] = ()
-    #: The package's log that lists every file, relative to the package (the AIP's data/).
+    #: The log that lists every file, relative to the package: the transfer, or the SIP
+    #: (the AIP's data/) once it exists.
     log: str = ""
 
     @classmethod

@@ -383,6 +383,9 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_sl
         # The machine's Redis keeps nothing on disk: the messages of tasks queued when
         # it restarts (tests/system/test_restarts.py) are sent again after this.
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "180",
+        # ... at the next check, every 30 s rather than 120 s, so a message lost that way
+        # costs at most 210 s (the late upload of test_restarts.py waits 240 s).
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "30",
         # Stages keep 1 MiB spare on the processing disk (tests/system/test_disk_full.py).
         "PRESERVATION_DISK_RESERVE_MB": "1",
         # Packages over 5 MiB go up in parts (tests/system/test_s3_faults.py fails them).

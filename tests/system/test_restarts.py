@@ -118,8 +118,10 @@ def test_a_restart_mid_run_lets_every_run_finish_with_each_package_stored_once(
     if service == "postgresql":
         # The scheduler dies with its database, and the task it had just queued waits
         # for its successor's orphan check (Airflow's 300 s once kept the drop box's
-        # watcher queued and new uploads unnoticed for five minutes). Redis is left out:
-        # a queued message it loses is sent again only after task_queued_timeout.
+        # watcher queued and new uploads unnoticed for five minutes; now 30 s). A
+        # message never sent waits for task_queued_timeout (180 s here), hence 240 s.
+        # Redis is left out: it loses the queued messages themselves, which are sent
+        # again only after task_queued_timeout (600 s in production).
         late = upload_package(
             cluster, f"RESTART_{service}_{token}_late", f"PP/RESTART/{token}/late", content
         )
@@ -132,7 +134,7 @@ def test_a_restart_mid_run_lets_every_run_finish_with_each_package_stored_once(
                     and cluster.run_states([upload.run_id])
                     and upload
                 ),
-                timeout=150,
+                timeout=240,
             )
         )
     run_ids = [u.run_id for u in uploads]
