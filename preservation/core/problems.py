@@ -66,7 +66,7 @@ def summary(result) -> dict:
     return {k: v for k, v in dataclasses.asdict(result).items() if k in kept}
 
 
-def of(result) -> list[Problems]:
+def found_in(result) -> list[Problems]:
     """The log-only problems ``result`` carries (none for most stages)."""
     return [
         getattr(result, f.name)

@@ -13,9 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 from preservation.core import premis
+from preservation.core.problems import MESSAGE_LIMIT, SAMPLE
 from preservation.core.state import EventsBySubject, FileRecord
 
-SAMPLE = 20
+# SAMPLE and MESSAGE_LIMIT: as many named failures, as much of each message, as the
+# task logs show (preservation.core.problems).
 MOST_FORMATS = 100
 #: Normalize's report, one row per original and purpose (in the transfer's logs).
 NORMALIZATION_REPORT = "normalizationReport.csv"
@@ -40,7 +42,8 @@ def summarize(
             for row in csv.DictReader(report):
                 outcomes[f"{row['purpose']}: {row['outcome']}"] += 1
                 if row["outcome"] == "failed":
-                    failed.append(f"{row['path']} ({row['purpose']}): {row['message'][:300]}")
+                    message = row["message"][:MESSAGE_LIMIT]
+                    failed.append(f"{row['path']} ({row['purpose']}): {message}")
     return {
         "files": len(originals),
         "bytes": sum(r.size or 0 for r in originals),

@@ -72,7 +72,7 @@ def test_the_files_that_failed_are_named_for_the_task_log_and_only_counted_in_th
     }
     package = package_until(files, "characterize_files")
     result = run_stage(package, "validate_files")
-    report = [problems.of(result)[0].report()]
+    report = [problems.found_in(result)[0].report()]
     assert report == [
         [
             "3 file(s) failed validation (kept in the AIP):",

@@ -176,7 +176,7 @@ class MicroServiceOperator(BaseOperator):
 
         summary = problems.summary(result)
         self.log.info("%s done: %s", module.NAME, summary)
-        for found in problems.of(result):
+        for found in problems.found_in(result):
             # Named in the task log, where an archivist looks first; XCom keeps the counts.
             self.log.warning("%s: %s", module.NAME, "\n".join(found.report()))
         return summary
