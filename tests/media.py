@@ -102,11 +102,11 @@ def pdf() -> bytes:
 
 
 @cache
-def office_document() -> bytes:
+def office_document(text: str = "Dear archivist, this letter is preserved.") -> bytes:
     """A .docx made by LibreOffice from a line of text."""
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "letter.txt"
-        source.write_text("Dear archivist, this letter is preserved.\n")
+        source.write_text(text + "\n")
         subprocess.run(
             [
                 "soffice",

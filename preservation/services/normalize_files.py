@@ -50,6 +50,8 @@ REPORT = NORMALIZATION_REPORT
 FAILED = "derivative(s) could not be made (the original is kept)"
 REPORT_HEADER = "file_uuid,path,puid,purpose,outcome,command,derivative,message"
 MANUAL_DETAIL = 'program="manual normalization"; source="objects/manualNormalization"'
+#: One copy to make: of which original, for which purpose, by which registry command.
+Job = tuple[FileRecord, str, fpr.Command]
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     # What an earlier attempt already made and recorded is not made again.
     done = {(row["source"], row["purpose"]) for row in package.state.derivatives()}
     outcomes: list[Outcome] = []
-    jobs = []
+    jobs: list[Job] = []
     for record in records:
         rules = registry.rules_for(record.puid, record.path)
         for purpose in purposes:
@@ -138,7 +140,7 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     if jobs:
         needed, estimate = _space_needed(package, jobs)
         require_space(folder, needed, NAME, estimate, package.settings.disk_reserve)
-    made_now = list(pool_map(lambda job: _derive(package, *job), jobs, package.settings.workers))
+    made_now = _derive_all(package, jobs)
     # A tool that met a full disk failed its file, not the file's format: nothing of this
     # attempt is recorded, and the retry makes them all once there is room.
     full = [o for o in made_now if o.outcome == "failed" and NO_SPACE in o.message]
@@ -238,19 +240,61 @@ def _target(package: Package, record: FileRecord, purpose: str, extension: str) 
     return package.sip_data / rel, rel
 
 
-def _derive(package: Package, record: FileRecord, purpose: str, command: fpr.Command) -> Outcome:
-    target, rel = _target(package, record, purpose, command.extension)
-    reason = bomb(package.sip_data / record.path)
-    if target.is_file() and target.stat().st_size > 0:
-        # Made by an earlier attempt (outputs land only when complete): not made twice.
-        ok, message = True, "made by an earlier attempt"
-    elif reason:
-        ok, message = False, reason  # no tool may decode it
-    else:
-        result = format_tools.run(
-            command, package.sip_data / record.path, target, package.settings.tool_timeout
+def _derive_all(package: Package, jobs: Sequence[Job]) -> list[Outcome]:
+    """Make the copies ``jobs`` ask for, outcomes in their order: one tool call per copy,
+    or, for a command that takes several inputs per call (LibreOffice), one call per group
+    of them; calls run in the pool. A copy an earlier attempt made is not made again, and
+    no tool is given an image that would decode to more pixels than allowed."""
+    decided: dict[int, tuple[bool, str]] = {}
+    groups: dict[str, list[int]] = {}
+    for number, (record, purpose, command) in enumerate(jobs):
+        target, _ = _target(package, record, purpose, command.extension)
+        reason = bomb(package.sip_data / record.path)
+        if target.is_file() and target.stat().st_size > 0:
+            # Made by an earlier attempt (outputs land only when complete): not made twice.
+            decided[number] = (True, "made by an earlier attempt")
+        elif reason:
+            decided[number] = (False, reason)  # no tool may decode it
+        else:
+            groups.setdefault(command.key, []).append(number)
+    workers = package.settings.workers
+    calls = [
+        part
+        for numbers in groups.values()
+        for part in format_tools.batches(
+            numbers, max(workers, -(-len(numbers) // jobs[numbers[0]][2].inputs_per_call))
         )
-        ok, message = result.ok, result.message
+    ]
+
+    def call(numbers: Sequence[int]) -> list[tuple[int, tuple[bool, str]]]:
+        command = jobs[numbers[0]][2]
+        pairs = []
+        for number in numbers:
+            record, purpose, _ = jobs[number]
+            pairs.append(
+                (
+                    package.sip_data / record.path,
+                    _target(package, record, purpose, command.extension)[0],
+                )
+            )
+        timeout = package.settings.tool_timeout
+        results = format_tools.run_many(command, pairs, timeout)
+        return [(n, (r.ok, r.message)) for n, r in zip(numbers, results, strict=True)]
+
+    for done in pool_map(call, calls, workers):
+        decided.update(done)
+    return [_outcome(package, *job, *decided[number]) for number, job in enumerate(jobs)]
+
+
+def _outcome(
+    package: Package,
+    record: FileRecord,
+    purpose: str,
+    command: fpr.Command,
+    ok: bool,
+    message: str,
+) -> Outcome:
+    _, rel = _target(package, record, purpose, command.extension)
     event = _event(record, purpose, command, "" if ok else message, rel)
     made = None
     if ok:

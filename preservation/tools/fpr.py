@@ -57,6 +57,7 @@ COMMAND_KEYS = {
     "output",
     "extension",
     "fail_pattern",
+    "inputs_per_call",
 }
 TOOL_KEYS = {
     "name",
@@ -94,6 +95,8 @@ class Command:
     output: str = "{output}"
     extension: str = ""
     fail_pattern: str = ""
+    #: Inputs one process may take at ``{input}`` (each makes ``{work_dir}/{stem}.<ext>``).
+    inputs_per_call: int = 1
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,14 @@ def _build(data: dict, sources: tuple[str, ...]) -> Registry:
             )
         if table.get("argv") and "{input}" not in table["argv"]:
             problems.append(f"command {key!r}: argv must contain {{input}}")
+        per_call = table.get("inputs_per_call", 1)
+        if not isinstance(per_call, int) or isinstance(per_call, bool) or per_call < 1:
+            problems.append(f"command {key!r}: inputs_per_call must be a whole number, 1 or more")
+        elif per_call > 1 and not (table.get("argv") and "{stem}" in table.get("output", "")):
+            # Outputs are told apart by their inputs' stems: the tool names them, we don't.
+            problems.append(
+                f"command {key!r}: inputs_per_call needs an argv and an output named by {{stem}}"
+            )
         commands[key] = Command(
             key=key,
             tool=tool,
@@ -218,6 +229,7 @@ def _build(data: dict, sources: tuple[str, ...]) -> Registry:
             output=table.get("output", "{output}"),
             extension=table.get("extension", ""),
             fail_pattern=table.get("fail_pattern", ""),
+            inputs_per_call=per_call if isinstance(per_call, int) and per_call > 0 else 1,
         )
     categories = data.get("categories", {})
     formats = {}

@@ -105,6 +105,22 @@ def test_a_broken_override_lists_every_problem(tmp_path):
     assert "no-such-command" in text and "thumnail" in text and "nobody" in text
 
 
+@pytest.mark.parametrize(
+    "setting, output",
+    [("0", "{work_dir}/{stem}.pdf"), ('"many"', "{work_dir}/{stem}.pdf"), ("8", "{output}")],
+)
+def test_a_command_given_several_inputs_must_name_its_outputs_by_their_stems(
+    tmp_path, setting, output
+):
+    extra = tmp_path / "bad.toml"
+    extra.write_text(
+        '[commands.many]\ntool = "libreoffice"\npurpose = "access"\nextension = "pdf"\n'
+        f'argv = ["soffice", "{{input}}"]\noutput = "{output}"\ninputs_per_call = {setting}\n'
+    )
+    with pytest.raises(ConfigurationInvalid, match="command 'many': inputs_per_call"):
+        fpr.load((str(extra),))
+
+
 def test_an_unreadable_override_names_the_file(tmp_path):
     extra = tmp_path / "bad.toml"
     extra.write_text("[formats\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
+import subprocess
 
 import pygfried
 import pytest
@@ -294,3 +296,70 @@ def test_normalizing_again_makes_nothing_twice(normalized):
     assert len(normalized.state.files()) == files
     assert len(normalized.state.events()) == events
     assert len(normalized.state.derivatives()) == derivatives
+
+
+def png_saying(note: str) -> bytes:
+    """A PNG whose bytes carry ``note`` (in a text chunk)."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("note", note)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (20, 40, 60)).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def test_a_tool_that_takes_many_inputs_gets_them_in_one_call_and_each_copy_is_its_own(
+    package_until, tmp_path, monkeypatch
+):
+    calls = tmp_path / "calls.log"
+    rules = tmp_path / "fpr.toml"
+    # A tool as LibreOffice behaves: many inputs, each output named by its input's stem;
+    # an input it cannot read is skipped with a message and the others go on.
+    script = (
+        f'echo "$#" >> {calls}; for f; do '
+        'if grep -q refuse "$f"; then echo "cannot read $(basename "$f")" >&2; continue; fi; '
+        'n=$(basename "$f"); cp "$f" "{work_dir}/${n%.*}.tif"; done'
+    )
+    rules.write_text(
+        '[tools.copier]\nname = "Copier"\nexecutable = "sh"\n'
+        '[commands.copy-many]\ntool = "copier"\npurpose = "preservation"\nextension = "tif"\n'
+        f"argv = ['sh', '-c', '{script}', 'sh', '{{input}}']\n"
+        'output = "{work_dir}/{stem}.tif"\ninputs_per_call = 16\n'
+        '[formats."fmt/11"]\npreservation = "copy-many"\n'
+    )
+    monkeypatch.setenv("PRESERVATION_FPR", str(rules))
+    monkeypatch.setenv("PRESERVATION_WORKERS", "1")
+    files = {f"{name}.png": png_saying(name) for name in ("a", "b", "c")}
+    files["bad.png"] = png_saying("refuse")
+    package = package_until(files, "normalize_files")
+
+    # One call for the four, then the one it skipped alone, for its own message.
+    assert calls.read_text().split() == ["4", "1"]
+    rows = {r["path"]: r for r in report(package) if r["purpose"] == "preservation"}
+    assert rows["objects/bad.png"]["outcome"] == "failed"
+    assert "cannot read bad.png" in rows["objects/bad.png"]["message"]
+    for name in ("a", "b", "c"):
+        assert rows[f"objects/{name}.png"]["outcome"] == "normalized"
+        _, link = derivative(package, f"{name}.png")
+        assert (package.sip_data / link["path"]).read_bytes() == files[f"{name}.png"]
+
+
+def test_documents_converted_together_by_libreoffice_each_keep_their_own_text(
+    package_until, monkeypatch
+):
+    monkeypatch.setenv("PRESERVATION_WORKERS", "1")  # the three in one LibreOffice call
+    texts = {f"{name}.docx": f"This is the {name} letter." for name in ("first", "second", "third")}
+    files = {name: media.office_document(text) for name, text in texts.items()}
+    package = package_until(files, "normalize_files")
+    for name, text in texts.items():
+        _, link = derivative(package, name)
+        copy = package.sip_data / link["path"]
+        assert puid(copy) in PDFA
+        words = subprocess.run(
+            ["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=txtwrite", "-o", "-", copy],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert text in " ".join(words.split())
