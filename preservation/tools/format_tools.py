@@ -26,6 +26,8 @@ from preservation.tools.batch_tools import BATCH_FILES, RUNNERS
 from preservation.tools.fpr import Command, Tool
 from preservation.tools.process import CommandResult, clip, pool_map, run_argv, spawn
 
+#: Files larger than this are given to a many-input command one at a time.
+TOGETHER_BYTES = 8 * 1024 * 1024
 T = TypeVar("T")
 R = TypeVar("R")
 #: Keep at most this much of a tool's message in an event (a crashing tool may print MBs).
@@ -137,8 +139,7 @@ def _run(command: Command, source: Path, output: Path | None, timeout: int) -> C
             return CommandResult(
                 False, clip(f"{command.tool.name} made no output file. {result.message}")
             )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(made, output)
+        _land(made, output)
         return result
 
 
@@ -149,13 +150,34 @@ def run_many(
     the command takes several inputs (``inputs_per_call``; at most that many ``pairs``).
 
     LibreOffice takes about a second to start and converts a small document in a fraction
-    of that, so it is given documents together. Each input is linked into the working
-    folder under its position (``3.docx``), so outputs named by the input's stem cannot
-    collide. A file whose output is missing, or every file when the call failed as a
-    whole (a crash, a timeout, a message that fails the command), is run again alone and
-    gets the one-file command's own verdict and message."""
-    if len(pairs) < 2 or command.inputs_per_call < 2 or not available(command.tool):
-        return [run(command, source, output, timeout) for source, output in pairs]
+    of that, so it is given small documents together (a file over ``TOGETHER_BYTES`` is
+    run alone: one slow file must not hold many others to one timeout). Each input is
+    linked into the working folder under its position (``3.docx``), so outputs named by
+    the input's stem cannot collide. A file whose output is missing, or every file when
+    the call failed as a whole (a crash, a timeout, a message that fails the command), is
+    run again alone and gets the one-file command's own verdict and message."""
+    together = [n for n, (source, _) in enumerate(pairs) if _size(source) <= TOGETHER_BYTES]
+    found: dict[int, CommandResult] = {}
+    if len(together) > 1 and command.inputs_per_call > 1 and available(command.tool):
+        found = _run_together(command, [pairs[n] for n in together], timeout)
+        found = {together[n]: result for n, result in found.items()}
+    return [
+        found.get(position) or run(command, source, output, timeout)
+        for position, (source, output) in enumerate(pairs)
+    ]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # its own run says why it cannot be read
+
+
+def _run_together(
+    command: Command, pairs: Sequence[tuple[Path, Path]], timeout: int
+) -> dict[int, CommandResult]:
+    """One call of ``command`` on all ``pairs``: {position: result} for the outputs made."""
     found: dict[int, CommandResult] = {}
     with tempfile.TemporaryDirectory(prefix="fpr-") as work:
         work_dir = Path(work)
@@ -163,7 +185,7 @@ def run_many(
         for position, (source, _) in enumerate(pairs):
             link = work_dir / "inputs" / f"{position}{source.suffix}"
             link.parent.mkdir(exist_ok=True)
-            link.symlink_to(source)
+            link.symlink_to(source.absolute())
             staged.append(link)
         argv = []
         for arg in command.argv:
@@ -181,13 +203,19 @@ def run_many(
             for position, (_, output) in enumerate(pairs):
                 made = Path(_fill(command.output, {"work_dir": work, "stem": str(position)}))
                 if made.is_file() and made.stat().st_size > 0:
-                    output.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(made, output)
+                    _land(made, output)
                     found[position] = CommandResult(True, "")
-    return [
-        found.get(position) or run(command, source, output, timeout)
-        for position, (source, output) in enumerate(pairs)
-    ]
+    return found
+
+
+def _land(made: Path, output: Path) -> None:
+    """Put a made file at ``output`` whole or not at all: the working folder may be on
+    another filesystem, where a move is a copy, and a copy cut short must not pass as a
+    copy an earlier attempt made."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".part")
+    shutil.move(made, partial)
+    os.replace(partial, output)
 
 
 def _call(function: str, source: Path, output: Path | None) -> CommandResult:

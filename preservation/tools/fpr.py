@@ -69,6 +69,21 @@ TOOL_KEYS = {
 }
 
 
+def _takes_many(table: dict) -> bool:
+    """Whether a command can take many inputs at once: ``{input}`` one whole argument
+    (it becomes all of them), nothing else per input in argv, and each output found in
+    the working folder by its input's stem."""
+    argv = table.get("argv") or []
+    output = table.get("output", "")
+    return (
+        argv.count("{input}") == 1
+        and sum("{input}" in a for a in argv) == 1
+        and not any("{output}" in a or "{stem}" in a for a in argv)
+        and output.startswith("{work_dir}/")
+        and "{stem}" in output
+    )
+
+
 @dataclass(frozen=True)
 class Tool:
     """A program or library the rules use; its name and version go into PREMIS events."""
@@ -214,10 +229,12 @@ def _build(data: dict, sources: tuple[str, ...]) -> Registry:
         per_call = table.get("inputs_per_call", 1)
         if not isinstance(per_call, int) or isinstance(per_call, bool) or per_call < 1:
             problems.append(f"command {key!r}: inputs_per_call must be a whole number, 1 or more")
-        elif per_call > 1 and not (table.get("argv") and "{stem}" in table.get("output", "")):
+        elif per_call > 1 and not _takes_many(table):
             # Outputs are told apart by their inputs' stems: the tool names them, we don't.
             problems.append(
-                f"command {key!r}: inputs_per_call needs an argv and an output named by {{stem}}"
+                f"command {key!r}: inputs_per_call needs an argv with {{input}} once, as a "
+                "whole argument, and no {output} or {stem}, and an output "
+                '"{work_dir}/...{stem}..." (what the tool makes of each input)'
             )
         commands[key] = Command(
             key=key,

@@ -106,19 +106,44 @@ def test_a_broken_override_lists_every_problem(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "setting, output",
-    [("0", "{work_dir}/{stem}.pdf"), ('"many"', "{work_dir}/{stem}.pdf"), ("8", "{output}")],
+    "setting, argv, output, problem",
+    [
+        ("0", '"{input}"', "{work_dir}/{stem}.pdf", "must be a whole number"),
+        ("true", '"{input}"', "{work_dir}/{stem}.pdf", "must be a whole number"),
+        ('"many"', '"{input}"', "{work_dir}/{stem}.pdf", "must be a whole number"),
+        ("8", '"{input}"', "{output}", "needs an argv with {input} once"),
+        ("8", '"{input}"', "{stem}.pdf", "needs an argv with {input} once"),
+        (
+            "8",
+            '"{input}", "-o", "{output}"',
+            "{work_dir}/{stem}.pdf",
+            "needs an argv with {input} once",
+        ),
+        (
+            "8",
+            '"{input}", "--log={input}.log"',
+            "{work_dir}/{stem}.pdf",
+            "needs an argv with {input} once",
+        ),
+    ],
 )
 def test_a_command_given_several_inputs_must_name_its_outputs_by_their_stems(
-    tmp_path, setting, output
+    tmp_path, setting, argv, output, problem
 ):
     extra = tmp_path / "bad.toml"
     extra.write_text(
         '[commands.many]\ntool = "libreoffice"\npurpose = "access"\nextension = "pdf"\n'
-        f'argv = ["soffice", "{{input}}"]\noutput = "{output}"\ninputs_per_call = {setting}\n'
+        f'argv = ["soffice", {argv}]\noutput = "{output}"\ninputs_per_call = {setting}\n'
     )
-    with pytest.raises(ConfigurationInvalid, match="command 'many': inputs_per_call"):
+    with pytest.raises(ConfigurationInvalid) as error:
         fpr.load((str(extra),))
+    assert f"command 'many': inputs_per_call {problem}" in str(error.value)
+
+
+def test_the_shipped_libreoffice_commands_take_many_documents_per_call():
+    registry = fpr.load(())
+    for key in ("document-to-pdfa", "spreadsheet-to-pdfa", "document-to-pdf"):
+        assert registry.commands[key].inputs_per_call > 1
 
 
 def test_an_unreadable_override_names_the_file(tmp_path):

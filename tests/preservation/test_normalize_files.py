@@ -309,17 +309,23 @@ def png_saying(note: str) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.parametrize(
+    "ending, calls_made",
+    [("exit 0", ["4", "1"]), ('[ "$#" -eq 1 ]', ["4", "1", "1", "1", "1"])],
+    ids=["the call succeeds", "the call fails as a whole"],
+)
 def test_a_tool_that_takes_many_inputs_gets_them_in_one_call_and_each_copy_is_its_own(
-    package_until, tmp_path, monkeypatch
+    package_until, tmp_path, monkeypatch, ending, calls_made
 ):
     calls = tmp_path / "calls.log"
     rules = tmp_path / "fpr.toml"
     # A tool as LibreOffice behaves: many inputs, each output named by its input's stem;
-    # an input it cannot read is skipped with a message and the others go on.
+    # an input it cannot read is skipped with a message and the others go on. The call
+    # then exits 0, or (the second case) fails whenever it had more than one input.
     script = (
         f'echo "$#" >> {calls}; for f; do '
         'if grep -q refuse "$f"; then echo "cannot read $(basename "$f")" >&2; continue; fi; '
-        'n=$(basename "$f"); cp "$f" "{work_dir}/${n%.*}.tif"; done'
+        f'n=$(basename "$f"); cp "$f" "{{work_dir}}/${{n%.*}}.tif"; done; {ending}'
     )
     rules.write_text(
         '[tools.copier]\nname = "Copier"\nexecutable = "sh"\n'
@@ -334,8 +340,8 @@ def test_a_tool_that_takes_many_inputs_gets_them_in_one_call_and_each_copy_is_it
     files["bad.png"] = png_saying("refuse")
     package = package_until(files, "normalize_files")
 
-    # One call for the four, then the one it skipped alone, for its own message.
-    assert calls.read_text().split() == ["4", "1"]
+    # One call for the four, then alone each file the call left without a copy.
+    assert calls.read_text().split() == calls_made
     rows = {r["path"]: r for r in report(package) if r["purpose"] == "preservation"}
     assert rows["objects/bad.png"]["outcome"] == "failed"
     assert "cannot read bad.png" in rows["objects/bad.png"]["message"]
