@@ -40,6 +40,14 @@ def wav() -> bytes:
 
 
 @cache
+def wav_24_bit() -> bytes:
+    """The sine tone as 24-bit PCM WAVE (WAVEFORMATEXTENSIBLE, as FFmpeg writes it)."""
+    return _ffmpeg(
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", "-c:a", "pcm_s24le", suffix=".wav"
+    )
+
+
+@cache
 def float_wav() -> bytes:
     """The sine tone as 32-bit float WAVE (WAVEFORMATEXTENSIBLE): not PCM."""
     return _ffmpeg(

@@ -77,6 +77,41 @@ def validate_pdf(source: Path, _output: None = None) -> str:
     return f"PDF {pdf.pdf_version}, {pages} page(s), no structural problems"
 
 
+#: WAVE_FORMAT_EXTENSIBLE's sub-format for PCM (KSDATAFORMAT_SUBTYPE_PCM, as stored).
+_PCM_SUBFORMAT = b"\x01\x00\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+
+
+def _wave_reader():
+    """The standard library's WAVE reader, taught WAVE_FORMAT_EXTENSIBLE with PCM samples
+    (what 24-bit and multichannel WAVE files are, FFmpeg's preservation copies among them),
+    which Python reads only from 3.12; any other sub-format stays "unknown format"."""
+    import struct
+    import wave
+
+    class Reader(wave.Wave_read):
+        def _read_fmt_chunk(self, chunk):
+            head = chunk.read(16)
+            if len(head) < 16:
+                raise EOFError
+            tag, channels, rate, _, _, bits = struct.unpack("<HHLLHH", head)
+            if tag != 0xFFFE:
+                chunk.seek(0)
+                return super()._read_fmt_chunk(chunk)
+            extension = chunk.read(24)  # size, valid bits, channel mask, sub-format
+            if len(extension) < 24:
+                raise EOFError
+            if extension[8:] != _PCM_SUBFORMAT:
+                raise wave.Error("unknown format: WAVE_FORMAT_EXTENSIBLE, not PCM")
+            self._nchannels, self._framerate = channels, rate
+            self._sampwidth = (bits + 7) // 8
+            if not self._sampwidth or not channels:
+                raise wave.Error("bad sample width or number of channels")
+            self._framesize = channels * self._sampwidth
+            self._comptype, self._compname = "NONE", "not compressed"
+
+    return Reader
+
+
 def validate_wav(source: Path, _output: None = None) -> str:
     """Read a PCM WAVE file's chunks and every frame with the standard library: a
     truncated or malformed file raises. WAVE with another codec (ADPCM, float, …) is
@@ -87,7 +122,7 @@ def validate_wav(source: Path, _output: None = None) -> str:
     from preservation.tools.batch_tools import ffmpeg_decode
 
     try:
-        with wave.open(str(source), "rb") as sound:
+        with _wave_reader()(str(source)) as sound:
             params = sound.getparams()
             expected = params.nframes * params.nchannels * params.sampwidth
             read = 0

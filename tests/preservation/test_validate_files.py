@@ -102,6 +102,19 @@ def test_a_wave_file_not_in_pcm_is_decoded_by_ffmpeg_and_a_damaged_one_fails(pac
     assert "no 'data' tag" in bad.outcome_note and "/currentlyProcessing/" not in bad.outcome_note
 
 
+def test_a_24_bit_wave_file_is_read_frame_by_frame_and_a_truncated_one_fails(package_until):
+    whole = media.wav_24_bit()
+    files = {"master.wav": whole, "cut.wav": whole[: len(whole) // 2]}
+    found = events_by_name(package_until(files, "validate_files"))
+
+    good, bad = found["master.wav"]["validation"], found["cut.wav"]["validation"]
+    assert good.outcome == "pass", good.outcome_note
+    assert "PCM WAVE, 1 channel(s), 24-bit" in good.outcome_note
+    assert "every frame read" in good.outcome_note
+    assert bad.outcome == "fail"
+    assert "truncated WAVE file" in bad.outcome_note
+
+
 def test_audio_and_video_decoded_together_still_get_a_verdict_each(package_until):
     # FFmpeg decodes small files in batches: one damaged file among them fails alone,
     # with FFmpeg's message about it, and the others pass.
