@@ -48,6 +48,8 @@ NO_SPACE = "No space left on device"
 REPORT = NORMALIZATION_REPORT
 #: How the task log heads the copies that failed (the original is kept).
 FAILED = "derivative(s) could not be made (the original is kept)"
+#: How it heads the preservation copies that were made but failed validation.
+COPIES_INVALID = "preservation copy(ies) failed validation (kept in the AIP)"
 REPORT_HEADER = "file_uuid,path,puid,purpose,outcome,command,derivative,message"
 MANUAL_DETAIL = 'program="manual normalization"; source="objects/manualNormalization"'
 #: One copy to make: of which original, for which purpose, by which registry command.
@@ -62,6 +64,7 @@ class NormalizeResult:
     thumbnails: int
     failed: int
     problems: Problems = log_only(FAILED)
+    copies_invalid: Problems = log_only(COPIES_INVALID)
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
     outcomes += made_now
     # The normalization events on the originals (failed ones too), then what was made.
     package.state.record_events(o.event for o in outcomes if o.event)
-    derivatives.record(package, [o.made for o in outcomes if o.made])
+    invalid = derivatives.record(package, [o.made for o in outcomes if o.made])
     merge_log(package.logs_dir() / REPORT, [REPORT_HEADER, *(_row(o) for o in outcomes)])
     _remove_empty_manual_folders(package)
     failed = [
@@ -170,6 +173,7 @@ def normalize(package: Package, records: Sequence[FileRecord]) -> NormalizeResul
         made["thumbnail"],
         len(failed),
         Problems.of(FAILED, failed, package.logs_dir() / REPORT, package.current_dir()),
+        dataclasses.replace(invalid, what=COPIES_INVALID),
     )
 
 

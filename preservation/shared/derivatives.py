@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from preservation.core import premis
 from preservation.core.package import Package
 from preservation.core.premis import Event, stable_uuid
+from preservation.core.problems import Problems
 from preservation.core.state import FileRecord
 from preservation.shared import characterization, file_registry, format_identification, validation
 
@@ -44,9 +45,10 @@ class Derivative:
     file_group: str = ""  # a new file of the AIP to register ("" : none, or registered)
 
 
-def record(package: Package, made: Sequence[Derivative]) -> None:
+def record(package: Package, made: Sequence[Derivative]) -> Problems:
     """Register and describe what was made: new files, ``creation`` events, derivation
-    links, then checksum, identification, validation and characterization."""
+    links, then checksum, identification, validation and characterization. Returns the
+    copies that failed validation, for the task log."""
     package.state.add_files(
         FileRecord(d.uuid, d.path, d.path, d.file_group) for d in made if d.file_group
     )
@@ -65,19 +67,22 @@ def record(package: Package, made: Sequence[Derivative]) -> None:
     package.state.record_derivatives(
         (d.source, d.uuid, d.purpose, d.event.identifier if d.event else "", d.path) for d in made
     )
-    describe(package, package.state.files_by_uuid(d.uuid for d in made if d.event))
+    return describe(package, package.state.files_by_uuid(d.uuid for d in made if d.event))
 
 
-def describe(package: Package, records: Sequence[FileRecord]) -> None:
+def describe(package: Package, records: Sequence[FileRecord]) -> Problems:
     """Checksum (``message digest calculation``), identify, validate and characterize
-    derivatives as originals are."""
+    derivatives as originals are; the copies that failed validation (none when the
+    configuration does not validate)."""
     file_registry.checksum(package, records, package.sip_data, received=False)
     uuids = [r.uuid for r in records]
     format_identification.identify(
         package, [r for r in package.state.files_by_uuid(uuids) if not r.identified]
     )
     fresh = package.state.files_by_uuid(uuids)
+    invalid = Problems(validation.FAILED)
     if package.config.validate:
-        validation.validate(package, fresh)
+        invalid = validation.validate(package, fresh)[0].problems
     if package.config.characterize:
         characterization.characterize(package, fresh)
+    return invalid

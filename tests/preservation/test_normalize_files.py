@@ -11,6 +11,7 @@ import subprocess
 import pygfried
 import pytest
 
+from preservation.core import problems
 from preservation.core.package import Package
 from preservation.core.safe_xml import parse_file
 from preservation.metadata import mets
@@ -369,3 +370,28 @@ def test_documents_converted_together_by_libreoffice_each_keep_their_own_text(
             check=True,
         ).stdout
         assert text in " ".join(words.split())
+
+
+def test_a_preservation_copy_that_fails_validation_is_named_for_the_task_log(
+    package_until, tmp_path, monkeypatch
+):
+    rules = tmp_path / "fpr.toml"
+    # A tool that writes a broken copy: the first 100 bytes of the PNG, as a PNG.
+    rules.write_text(
+        '[tools.cutter]\nname = "Cutter"\nexecutable = "sh"\n'
+        '[commands.cut-png]\ntool = "cutter"\npurpose = "preservation"\nextension = "png"\n'
+        """argv = ["sh", "-c", 'head -c 100 "$0" > "$1"', "{input}", "{output}"]\n"""
+        '[formats."fmt/11"]\npreservation = "cut-png"\n'
+    )
+    monkeypatch.setenv("PRESERVATION_FPR", str(rules))
+    package = package_until({"scan.png": media.image("PNG", (300, 200))}, "create_sip")
+    result = normalize_files.run(package)
+
+    _, link = derivative(package, "scan.png")
+    assert result.preservation_copies == 1 and result.failed == 0
+    assert result.copies_invalid.report()[0] == (
+        "1 preservation copy(ies) failed validation (kept in the AIP):"
+    )
+    [line] = result.copies_invalid.sample
+    assert line.startswith(f"{link['path']}: ")
+    assert "copies_invalid" not in problems.summary(result)
