@@ -202,7 +202,8 @@ def _run_together(
         if result.ok:
             for position, (_, output) in enumerate(pairs):
                 made = Path(_fill(command.output, {"work_dir": work, "stem": str(position)}))
-                if made.is_file() and made.stat().st_size > 0:
+                # Never an input's own link taken for its output.
+                if made.is_file() and not made.is_symlink() and made.stat().st_size > 0:
                     _land(made, output)
                     found[position] = CommandResult(True, "")
     return found
