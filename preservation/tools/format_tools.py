@@ -8,6 +8,7 @@ with the reason for that file, never an exception: the other files go on.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import os
@@ -214,7 +215,9 @@ def _land(made: Path, output: Path) -> None:
     another filesystem, where a move is a copy, and a copy cut short must not pass as a
     copy an earlier attempt made."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".part")
+    # A short name of its own: the output's name may already be as long as names go.
+    digest = hashlib.sha256(output.name.encode("utf-8", "surrogateescape")).hexdigest()
+    partial = output.with_name(f".{digest[:16]}.part")
     shutil.move(made, partial)
     os.replace(partial, output)
 
