@@ -18,7 +18,7 @@ from pathlib import Path
 from lxml import etree
 
 from preservation.core.safe_xml import parse_bytes
-from preservation.tools.process import CommandResult, run_argv, spawn
+from preservation.tools.process import CommandResult, run_argv, runs_together, spawn
 
 #: Files per process at most (a chunk's files are split over the pool's workers too).
 BATCH_FILES = 500
@@ -135,10 +135,9 @@ def mediaconch(paths: Sequence[Path], timeout: int) -> dict[str, CommandResult]:
     }
 
 
-#: FFmpeg decodes at most this many files per process, and only files this small: every
-#: input's decoder is open at once, so the batch is kept to what small files need.
+#: FFmpeg decodes at most this many files per process, and only small ones
+#: (``runs_together``): every input's decoder is open at once.
 FFMPEG_BATCH_FILES = 16
-FFMPEG_BATCH_BYTES = 8 * 1024 * 1024
 
 
 def ffmpeg_decode(paths: Sequence[Path], timeout: int) -> dict[str, CommandResult]:
@@ -154,7 +153,7 @@ def ffmpeg_decode(paths: Sequence[Path], timeout: int) -> dict[str, CommandResul
     small: list[Path] = []
     alone: list[Path] = []
     for path in paths:
-        (small if _size(path) <= FFMPEG_BATCH_BYTES else alone).append(path)
+        (small if runs_together(path) else alone).append(path)
     found: dict[str, CommandResult] = {}
     for start in range(0, len(small), FFMPEG_BATCH_FILES):
         batch = small[start : start + FFMPEG_BATCH_FILES]
@@ -201,13 +200,6 @@ def _decoded_together(paths: Sequence[Path], timeout: int) -> bool:
         return False
     pairs = {(int(i), int(o)) for i, o in _MAPPED.findall(done.stderr)}
     return {i for i, _ in pairs} == set(range(len(paths))) and all(i == o for i, o in pairs)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:  # gone or unreadable: decoded alone, and FFmpeg says why
-        return FFMPEG_BATCH_BYTES + 1
 
 
 RUNNERS = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from preservation.core.errors import ToolError
 from preservation.core.settings import Settings
-from preservation.tools.process import pool_map, require, run
+from preservation.tools.process import file_size, pool_map, require, run
 
 OK, FOUND, ERROR = "OK", "FOUND", "ERROR"
 SESSION_BATCH = 64  # below clamd's default MaxQueue of 100
@@ -118,7 +118,8 @@ class Clamscan:
             paths = [p for p in paths if p not in apart]
             results = self._scan(bombs, ["--scan-image-fuzzy-hash=no"])
             return results | self.scan(paths)
-        sizes = {p: _size(p) for p in paths}
+        # A file gone or unreadable is clamscan's to report, with the rest of its answers.
+        sizes = {p: file_size(p, 0) for p in paths}
         if self.workers < 2 or sum(sizes.values()) < SPLIT_BYTES:
             return self._scan(paths)
         groups: list[list[Path]] = [[] for _ in range(min(self.workers, len(paths)))]
@@ -171,14 +172,6 @@ class Clamscan:
                 )
             raise ToolError("clamscan failed", result.stderr.strip().splitlines()[-5:])
         return results
-
-
-def _size(path: Path) -> int:
-    # A file gone or unreadable is clamscan's to report, with the rest of its answers.
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _parse_verdict(text: str) -> ScanResult:

@@ -25,10 +25,16 @@ from typing import TypeVar
 from preservation.core.settings import Settings
 from preservation.tools.batch_tools import BATCH_FILES, RUNNERS
 from preservation.tools.fpr import Command, Tool
-from preservation.tools.process import CommandResult, clip, pool_map, run_argv, spawn
+from preservation.tools.process import (
+    CommandResult,
+    clip,
+    pool_map,
+    run_argv,
+    runs_together,
+    spawn,
+)
 
 #: Files larger than this are given to a many-input command one at a time.
-TOGETHER_BYTES = 8 * 1024 * 1024
 T = TypeVar("T")
 R = TypeVar("R")
 #: Keep at most this much of a tool's message in an event (a crashing tool may print MBs).
@@ -151,13 +157,13 @@ def run_many(
     the command takes several inputs (``inputs_per_call``; at most that many ``pairs``).
 
     LibreOffice takes about a second to start and converts a small document in a fraction
-    of that, so it is given small documents together (a file over ``TOGETHER_BYTES`` is
+    of that, so it is given small documents together (a file over ``process.TOGETHER_BYTES`` is
     run alone: one slow file must not hold many others to one timeout). Each input is
     linked into the working folder under its position (``3.docx``), so outputs named by
     the input's stem cannot collide. A file whose output is missing, or every file when
     the call failed as a whole (a crash, a timeout, a message that fails the command), is
     run again alone and gets the one-file command's own verdict and message."""
-    together = [n for n, (source, _) in enumerate(pairs) if _size(source) <= TOGETHER_BYTES]
+    together = [n for n, (source, _) in enumerate(pairs) if runs_together(source)]
     found: dict[int, CommandResult] = {}
     if len(together) > 1 and command.inputs_per_call > 1 and available(command.tool):
         found = _run_together(command, [pairs[n] for n in together], timeout)
@@ -166,13 +172,6 @@ def run_many(
         found.get(position) or run(command, source, output, timeout)
         for position, (source, output) in enumerate(pairs)
     ]
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0  # its own run says why it cannot be read
 
 
 def _run_together(

@@ -28,6 +28,26 @@ R = TypeVar("R")
 CHUNK = 1024 * 1024
 MESSAGE_LIMIT = 2000
 
+#: A file up to this size may share one tool process with others (FFmpeg's decode
+#: batches, LibreOffice's conversions); a larger one runs alone, so that one slow file
+#: does not hold many others to a single timeout.
+TOGETHER_BYTES = 8 * 1024 * 1024
+
+
+def file_size(path: Path, unreadable: int) -> int:
+    """The size of ``path``, or ``unreadable`` when it is gone or cannot be read: the
+    tool's own run on that file says why."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return unreadable
+
+
+def runs_together(path: Path) -> bool:
+    """Whether ``path`` is small enough to share a tool process (an unreadable file runs
+    alone and gets the tool's own message)."""
+    return file_size(path, TOGETHER_BYTES + 1) <= TOGETHER_BYTES
+
 
 def require(tool: str) -> str:
     """The full path of ``tool``, or a ToolError naming the Debian package to install."""
