@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
+import logging
 import os
 import platform
 import re
@@ -34,10 +35,10 @@ from preservation.tools.process import (
     spawn,
 )
 
-#: Files larger than this are given to a many-input command one at a time.
 T = TypeVar("T")
 R = TypeVar("R")
-#: Keep at most this much of a tool's message in an event (a crashing tool may print MBs).
+
+log = logging.getLogger(__name__)
 
 
 def available(tool: Tool) -> bool:
@@ -199,13 +200,28 @@ def _run_together(
             fail_pattern=command.fail_pattern,
             env={**os.environ, "HOME": str(work_dir)},
         )
-        if result.ok:
+        if not result.ok:
+            # Said once here: each file's own run then gives that file's verdict.
+            log.warning(
+                "%s given %d files in one call failed (%s); each is run alone",
+                command.tool.name,
+                len(pairs),
+                clip(result.message),
+            )
+        else:
             for position, (_, output) in enumerate(pairs):
                 made = Path(_fill(command.output, {"work_dir": work, "stem": str(position)}))
                 # Never an input's own link taken for its output.
                 if made.is_file() and not made.is_symlink() and made.stat().st_size > 0:
                     _land(made, output)
                     found[position] = CommandResult(True, "")
+            if len(found) < len(pairs):
+                log.info(
+                    "%s: %d of the %d files given in one call got no output; each is run alone",
+                    command.tool.name,
+                    len(pairs) - len(found),
+                    len(pairs),
+                )
     return found
 
 

@@ -311,12 +311,23 @@ def png_saying(note: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "ending, calls_made",
-    [("exit 0", ["4", "1"]), ('[ "$#" -eq 1 ]', ["4", "1", "1", "1", "1"])],
+    "ending, calls_made, logged",
+    [
+        (
+            "exit 0",
+            ["4", "1"],
+            "Copier: 1 of the 4 files given in one call got no output; each is run alone",
+        ),
+        (
+            '[ "$#" -eq 1 ]',
+            ["4", "1", "1", "1", "1"],
+            "Copier given 4 files in one call failed (sh failed (exit code 1): cannot read",
+        ),
+    ],
     ids=["the call succeeds", "the call fails as a whole"],
 )
 def test_a_tool_that_takes_many_inputs_gets_them_in_one_call_and_each_copy_is_its_own(
-    package_until, tmp_path, monkeypatch, ending, calls_made
+    package_until, tmp_path, monkeypatch, caplog, ending, calls_made, logged
 ):
     calls = tmp_path / "calls.log"
     rules = tmp_path / "fpr.toml"
@@ -339,10 +350,13 @@ def test_a_tool_that_takes_many_inputs_gets_them_in_one_call_and_each_copy_is_it
     monkeypatch.setenv("PRESERVATION_WORKERS", "1")
     files = {f"{name}.png": png_saying(name) for name in ("a", "b", "c")}
     files["bad.png"] = png_saying("refuse")
-    package = package_until(files, "normalize_files")
+    with caplog.at_level("INFO", logger="preservation.tools.format_tools"):
+        package = package_until(files, "normalize_files")
 
-    # One call for the four, then alone each file the call left without a copy.
+    # One call for the four, then alone each file the call left without a copy; the
+    # operator's log says that the call fell back, and why.
     assert calls.read_text().split() == calls_made
+    assert logged in caplog.text
     rows = {r["path"]: r for r in report(package) if r["purpose"] == "preservation"}
     assert rows["objects/bad.png"]["outcome"] == "failed"
     assert "cannot read bad.png" in rows["objects/bad.png"]["message"]
