@@ -194,12 +194,17 @@ def measure_corpus(corpus: str, source: Path, payload: int, runs: int, work: Pat
     walls, stage_runs, floors, peers = [], [], [], []
     for number in range(runs):
         home = work / f"home-{corpus}-{number}"
+        # Each run starts with the disk's write-back done: the previous run's files, its
+        # removal and the peers' copies are written out now, not in this run's stages.
+        os.sync()
         start = time.perf_counter()
         stages = bench_ingest.run_once(source, "automated", home, counter, NORMALIZE[corpus])
         walls.append(time.perf_counter() - start)
         stage_runs.append({s: v["seconds"] for s, v in stages.items()})
         shutil.rmtree(home, ignore_errors=True)
+        os.sync()
         floors.append(bench_ingest.sha256_floor(files))
+        os.sync()
         peers.append(bagit_peer(source, work, load_settings().workers))
         print(f"  {corpus} run {number + 1}: {walls[-1]:.1f} s", flush=True)
     wall = statistics.median(walls)

@@ -60,6 +60,38 @@ def airflow_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     )
 
 
+#: Airflow's CLI given one command after another in one process, as ``airflow`` runs each
+#: (its ``main``): Airflow is imported once, not once per command (each ``tasks test``
+#: apart cost about 10 s here, mostly that import).
+_COMMANDS_IN_ONE_PROCESS = """
+import json, sys
+from airflow import configuration
+from airflow.cli import cli_parser
+from airflow.configuration import write_default_airflow_configuration_if_needed
+
+write_default_airflow_configuration_if_needed()
+parser = cli_parser.get_parser()
+for argv in json.loads(sys.argv[1]):
+    args = parser.parse_args(argv)
+    args.func(args)
+"""
+
+
+def airflow_cli_each(*commands: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
+    """Airflow CLI ``commands`` run in turn in one process on the embedded default (as
+    ``preservation airflow`` would run each)."""
+    from preservation.core.settings import load_settings
+    from preservation.deploy.embedded import airflow_environment
+
+    return subprocess.run(
+        [sys.executable, "-c", _COMMANDS_IN_ONE_PROCESS, json.dumps(commands)],
+        env=airflow_environment(load_settings()),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def ensure_airflow_database() -> None:
     """Migrate the session's metadata database once (as ``preservation ingest`` does)."""
     from preservation.core.settings import load_settings
