@@ -203,8 +203,9 @@ def _run_together(
         if not result.ok:
             # Said once here: each file's own run then gives that file's verdict.
             log.warning(
-                "%s given %d files in one call failed (%s); each is run alone",
+                "%s (%s) given %d files in one call failed (%s); each is run alone",
                 command.tool.name,
+                command.key,
                 len(pairs),
                 clip(result.message),
             )
@@ -217,8 +218,10 @@ def _run_together(
                     found[position] = CommandResult(True, "")
             if len(found) < len(pairs):
                 log.info(
-                    "%s: %d of the %d files given in one call got no output; each is run alone",
+                    "%s (%s): %d of the %d files given in one call got no output; each is run "
+                    "alone",
                     command.tool.name,
+                    command.key,
                     len(pairs) - len(found),
                     len(pairs),
                 )

@@ -316,12 +316,14 @@ def png_saying(note: str) -> bytes:
         (
             "exit 0",
             ["4", "1"],
-            "Copier: 1 of the 4 files given in one call got no output; each is run alone",
+            "Copier (copy-many): 1 of the 4 files given in one call got no output; each is "
+            "run alone",
         ),
         (
             '[ "$#" -eq 1 ]',
             ["4", "1", "1", "1", "1"],
-            "Copier given 4 files in one call failed (sh failed (exit code 1): cannot read",
+            "Copier (copy-many) given 4 files in one call failed (sh failed (exit code 1): "
+            "cannot read",
         ),
     ],
     ids=["the call succeeds", "the call fails as a whole"],
