@@ -158,12 +158,14 @@ def run_many(
     the command takes several inputs (``inputs_per_call``; at most that many ``pairs``).
 
     LibreOffice takes about a second to start and converts a small document in a fraction
-    of that, so it is given small documents together (a file over ``process.TOGETHER_BYTES`` is
-    run alone: one slow file must not hold many others to one timeout). Each input is
-    linked into the working folder under its position (``3.docx``), so outputs named by
-    the input's stem cannot collide. A file whose output is missing, or every file when
-    the call failed as a whole (a crash, a timeout, a message that fails the command), is
-    run again alone and gets the one-file command's own verdict and message."""
+    of that, so it is given small documents together (a file over ``TOGETHER_BYTES``, or
+    one that cannot be read, is run alone: one slow file must not hold many others to one
+    timeout; ``process.runs_together``). Each input is linked into the working folder
+    under its position (``3.docx``), so outputs named by the input's stem cannot collide.
+    A file whose output is missing, or every file when the call failed as a whole (a
+    crash, a timeout, a message that fails the command), is run again alone and gets the
+    one-file command's own verdict and message; the task log says that the call fell
+    back."""
     together = [n for n, (source, _) in enumerate(pairs) if runs_together(source)]
     found: dict[int, CommandResult] = {}
     if len(together) > 1 and command.inputs_per_call > 1 and available(command.tool):
@@ -203,11 +205,11 @@ def _run_together(
         if not result.ok:
             # Said once here: each file's own run then gives that file's verdict.
             log.warning(
-                "%s (%s) given %d files in one call failed (%s); each is run alone",
+                "%s (%s): one call on %d files failed, so each is run alone: %s",
                 command.tool.name,
                 command.key,
                 len(pairs),
-                clip(result.message),
+                result.message,
             )
         else:
             for position, (_, output) in enumerate(pairs):
@@ -218,12 +220,11 @@ def _run_together(
                     found[position] = CommandResult(True, "")
             if len(found) < len(pairs):
                 log.info(
-                    "%s (%s): %d of the %d files given in one call got no output; each is run "
-                    "alone",
+                    "%s (%s): one call on %d files left %d without output; those are run alone",
                     command.tool.name,
                     command.key,
-                    len(pairs) - len(found),
                     len(pairs),
+                    len(pairs) - len(found),
                 )
     return found
 

@@ -316,14 +316,13 @@ def png_saying(note: str) -> bytes:
         (
             "exit 0",
             ["4", "1"],
-            "Copier (copy-many): 1 of the 4 files given in one call got no output; each is "
-            "run alone",
+            "Copier (copy-many): one call on 4 files left 1 without output; those are run alone",
         ),
         (
             '[ "$#" -eq 1 ]',
             ["4", "1", "1", "1", "1"],
-            "Copier (copy-many) given 4 files in one call failed (sh failed (exit code 1): "
-            "cannot read",
+            "Copier (copy-many): one call on 4 files failed, so each is run alone: sh failed "
+            "(exit code 1): cannot read",
         ),
     ],
     ids=["the call succeeds", "the call fails as a whole"],
@@ -356,7 +355,7 @@ def test_a_tool_that_takes_many_inputs_gets_them_in_one_call_and_each_copy_is_it
         package = package_until(files, "normalize_files")
 
     # One call for the four, then alone each file the call left without a copy; the
-    # operator's log says that the call fell back, and why.
+    # operator's log says that the call fell back (and the tool's message when it failed).
     assert calls.read_text().split() == calls_made
     assert logged in caplog.text
     rows = {r["path"]: r for r in report(package) if r["purpose"] == "preservation"}
