@@ -60,38 +60,34 @@ def airflow_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     )
 
 
-#: Airflow's CLI given one command after another in one process, as ``airflow``'s own
-#: ``main`` runs one: Airflow is imported once, not once per command (each ``tasks test``
-#: in a process of its own cost about 10 s here, mostly that import). Each command's
-#: output ends with a marker line, so a command that never ran (the loop left early,
-#: even with exit code 0) is seen.
+#: Airflow's own ``main`` (airflow/__main__.py) given one command after another in one
+#: process: Airflow is imported once, not once per command (each ``tasks test`` in a
+#: process of its own cost about 10 s here, mostly that import). Each command's output
+#: ends with a marker line, so a command that never ran (the loop left early, even with
+#: exit code 0) is seen.
 _COMMANDS_IN_ONE_PROCESS = """
 import json, sys
-from airflow import configuration  # first, as in airflow/__main__.py: no import cycles
-from airflow.cli import cli_parser
-from airflow.configuration import write_default_airflow_configuration_if_needed
+from airflow.__main__ import main
 
-write_default_airflow_configuration_if_needed()
-parser = cli_parser.get_parser()
+marker = sys.argv[2]
 for number, argv in enumerate(json.loads(sys.argv[1])):
-    args = parser.parse_args(argv)
-    args.func(args)
-    print(f"{MARKER}{number}", flush=True)
+    sys.argv = ["airflow", *argv]
+    main()
+    print(f"{marker}{number}", flush=True)
 """
 _MARKER = "=== airflow_cli_each: done with command "
 
 
 def airflow_cli_each(*commands: list[str], timeout: int = 900) -> list[str]:
-    """Airflow CLI ``commands`` (``tasks test`` and the like; not those whose ``-o`` output
-    is read) run in turn in one process on the embedded default; returns each command's
-    output (stdout and stderr). Fails unless every command ran and the process ended 0."""
+    """Airflow CLI ``commands`` run in turn in one process on the embedded default;
+    returns each command's output (stdout and stderr). Fails unless every command ran and
+    the process ended 0."""
     from preservation.core.settings import load_settings
     from preservation.deploy.embedded import airflow_environment
 
     done = subprocess.run(
         # -P: nothing imported from the working directory, as from the `airflow` script.
-        [sys.executable, "-P", "-c", _COMMANDS_IN_ONE_PROCESS.replace("{MARKER}", _MARKER)]
-        + [json.dumps(commands)],
+        [sys.executable, "-P", "-c", _COMMANDS_IN_ONE_PROCESS, json.dumps(commands), _MARKER],
         env=airflow_environment(load_settings()) | {"PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
