@@ -19,7 +19,7 @@ TOOLS := clamscan clamd sigtool 7z exiftool mediainfo ffmpeg ffprobe gs qpdf med
 TEST_APT_PACKAGES := docker-compose chromium chromium-driver \
 	$(if $(shell command -v npm),,$(if $(shell command -v node),npm,nodejs npm))
 
-.PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-tools bench-100k bench-drop-box \
+.PHONY: install test-oidc tools venv demo test run cluster-up cluster-down lint bench bench-tools bench-100k bench-metsrw bench-drop-box \
 	bench-clamav bench-hostile bench-packages-page chaos clean
 
 install: tools venv test-oidc
@@ -92,6 +92,11 @@ bench: install bench-tools
 # then the stored AIP read back by lxml, metsrw and bagit-python, which take longer).
 bench-100k: install
 	$(BIN)/python bench/bench_100k.py
+
+# How metsrw's read time grows with the files of a METS (AIPs of 500 to 4,000 files),
+# its growth exponent extrapolated to 100,000 files, and where its time goes (cProfile).
+bench-metsrw: install
+	$(BIN)/python bench/bench_metsrw.py
 
 # Where ClamAV's time goes: clamscan (one process, and split as Scan for viruses does)
 # against a clamd started for it, on the large and small corpora.

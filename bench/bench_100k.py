@@ -167,9 +167,9 @@ def read_with_metsrw(mets: Path, limit: int = 900) -> dict:
             [str(python), "-c", script, str(mets)], capture_output=True, text=True, timeout=limit
         )
     except subprocess.TimeoutExpired:
-        # metsrw 0.6.1 finds each file's amdSec by a search of the whole document
-        # (METSDocument._add_amdsecs_to_fs_entry, mets.py:577): quadratic in the files.
-        return {"error": f"not read in {limit} s (metsrw's amdSec lookup is quadratic)"}
+        # metsrw 0.6.1's lookups by ID (get_file, above all) walk every entry per file:
+        # quadratic in the files (bench_metsrw.py measures and profiles it).
+        return {"error": f"not read in {limit} s (metsrw's lookups are quadratic)"}
     if done.returncode != 0:
         said = done.stderr.strip().splitlines()
         return {"error": said[-1] if said else f"metsrw exited with code {done.returncode}"}
@@ -218,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scratch", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "100k.json")
     parser.add_argument(
-        # metsrw's amdSec lookup is quadratic: it had not read a 10,000-file METS after
-        # 600 s, so a longer wait at 100,000 only delays the figures.
+        # metsrw's read is quadratic in the files (181 s at 10,000, hours at 100,000:
+        # bench_metsrw.py), so a longer wait at 100,000 only delays the figures.
         "--metsrw-limit",
         type=int,
         default=60,

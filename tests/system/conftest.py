@@ -386,6 +386,13 @@ def airflow_cluster(tmp_path_factory, clamav_database, moto_endpoint, session_sl
         # ... at the next check, every 30 s rather than 120 s, so a message lost that way
         # costs at most 210 s (the late upload of test_restarts.py waits 240 s).
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "30",
+        # A SIGKILLed worker's task is failed (and retried) once its supervisor has not
+        # heartbeaten for this long, looked for this often: 30 s and 5 s instead of the
+        # deployment's 60 s and Airflow's 10 s, so the five kills of the chaos, workers and
+        # reingest tests cost half as much waiting. A live supervisor heartbeats every
+        # second (AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL), so 30 s is no false alarm.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         # Stages keep 1 MiB spare on the processing disk (tests/system/test_disk_full.py).
         "PRESERVATION_DISK_RESERVE_MB": "1",
         # Packages over 5 MiB go up in parts (tests/system/test_s3_faults.py fails them).
