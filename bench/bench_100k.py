@@ -97,6 +97,8 @@ class RssSampler(threading.Thread):
                 peak = self.peaks.setdefault(kind, {"rss_mb": 0, "anon_mb": 0, "file_mb": 0})
                 if anon + file > peak["rss_mb"] * 1024:
                     peak.update(rss_mb=round((anon + file) / 1024), file_mb=round(file / 1024))
+                if round(file / 1024) > peak.get("file_peak_mb", 0):
+                    peak.update(file_peak_mb=round(file / 1024), file_peak_at=time.time())
                 if round(anon / 1024) > peak["anon_mb"]:
                     peak.update(anon_mb=round(anon / 1024), anon_peak_at=time.time())
 
@@ -242,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         wall, rss, outcome, processes = ingest(transfer, args.config, work / "ingest.log")
         stages = stage_seconds(home, outcome["run_id"])
         for peak in processes.values():
-            if "anon_peak_at" in peak:
-                peak["anon_peak_stage"] = stage_at(
-                    home, outcome["run_id"], peak.pop("anon_peak_at")
-                )
+            for part in ("anon", "file"):
+                if f"{part}_peak_at" in peak:
+                    peak[f"{part}_peak_stage"] = stage_at(
+                        home, outcome["run_id"], peak.pop(f"{part}_peak_at")
+                    )
         print(f"stored in {wall:.0f} s, peak RSS {rss:.0f} MB", flush=True)
         result = {
             "files": args.files,
