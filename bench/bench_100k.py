@@ -153,21 +153,31 @@ def unpack(aip: Path, target: Path) -> Path:
     return bag
 
 
-def read_with_metsrw(mets: Path, limit: int = 900) -> dict:
-    """metsrw (Archivematica's METS library), pinned in a venv of its own, reads it."""
+def metsrw_python() -> Path:
+    """The Python of metsrw's own pinned venv, made on first use."""
     python = METSRW_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(METSRW_VENV)], check=True)
         subprocess.run([str(METSRW_VENV / "bin" / "pip"), "install", "-q", METSRW], check=True)
-    script = (
-        "import json, sys, time, metsrw; t = time.perf_counter(); "
-        "d = metsrw.METSDocument.fromfile(sys.argv[1]); "
-        "print(json.dumps({'files': len(d.all_files()), 'seconds': time.perf_counter() - t}))"
-    )
+    return python
+
+
+_METSRW_READ = """
+import json, sys, time, metsrw
+started = time.perf_counter()
+document = metsrw.METSDocument.fromfile(sys.argv[1])
+print(json.dumps({"files": len(document.all_files()), "seconds": time.perf_counter() - started}))
+"""
+
+
+def read_with_metsrw(mets: Path, limit: int = 900, prelude: str = "") -> dict:
+    """metsrw (Archivematica's METS library), pinned in a venv of its own, reads it;
+    ``prelude`` is Python run first in that process (to change metsrw, say)."""
     try:
         done = subprocess.run(
-            [str(python), "-c", script, str(mets)], capture_output=True, text=True, timeout=limit
-        )
+            [str(metsrw_python()), "-c", prelude + _METSRW_READ, str(mets)],
+            capture_output=True, text=True, timeout=limit,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         # metsrw 0.6.1's lookups by ID (get_file, above all) walk every entry per file:
         # quadratic in the files (bench_metsrw.py measures and profiles it).
@@ -178,19 +188,32 @@ def read_with_metsrw(mets: Path, limit: int = 900) -> dict:
     return json.loads(done.stdout)
 
 
+def parse_with_lxml(mets: Path):
+    """(the METS's root element, seconds lxml took to parse it)."""
+    from lxml import etree
+
+    started = time.perf_counter()
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    root = etree.parse(str(mets), parser).getroot()
+    return root, time.perf_counter() - started
+
+
+def save(result: dict, out: Path) -> None:
+    """Write ``result`` as JSON to ``out`` and print it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
 def check_aip(aip: Path, work: Path, metsrw_limit: int) -> dict:
     import bagit
-    from lxml import etree
 
     started = time.perf_counter()
     bag = unpack(aip, work / "unpacked")
     unpacked = time.perf_counter() - started
     [mets] = (bag / "data").glob("METS.*.xml")
-    started = time.perf_counter()
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    root = etree.parse(str(mets), parser).getroot()
+    root, lxml_seconds = parse_with_lxml(mets)
     ns = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3"}
-    lxml_seconds = time.perf_counter() - started
     files = len(root.findall("mets:fileSec//mets:file", ns))
     events = len(root.findall(".//premis:event", ns))
     del root  # 8 GB of tree at 100,000 files: metsrw's own parse must not sit beside it
@@ -263,9 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    save(result, args.out)
     return 0
 
 

@@ -2,9 +2,9 @@
 """How metsrw's read time grows with the files in a METS: AIPs of the benchmark's
 ``small`` kind of corpus at a few sizes, each made by ``preservation ingest`` (the real
 DAG, ``born_digital``), each METS read by metsrw (Archivematica's METS library, pinned
-in a venv of its own), by the same metsrw with its file lookup indexed (what
-the rest of its read costs), and by lxml. Fits the exponent of the growth and extrapolates it
-to 100,000 files, and profiles metsrw's read of the largest METS (cProfile, the
+in a venv of its own), by the same metsrw with its file lookup indexed (what the
+rest of its read costs), and by lxml. Fits the exponent of the growth, extrapolates it to
+100,000 files, and profiles metsrw's read of the largest METS (cProfile, the
 functions that take the most time of their own, with their callers).
 
     .venv/bin/python bench/bench_metsrw.py [--files 500 1000 2000 4000]
@@ -17,10 +17,10 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,7 +34,6 @@ from bench_suite import build_small  # noqa: E402
 # instead of walking every entry (and building the set of all of them) per call. What is
 # left of the read time is then everything else metsrw does.
 INDEXED = """
-import json, sys, time, metsrw
 from metsrw.mets import METSDocument
 def get_file(self, **wanted):
     if getattr(self, "_index", None) is None:
@@ -46,10 +45,6 @@ def get_file(self, **wanted):
     return next((e for e in self.all_files()
                  if all(v == getattr(e, k) for k, v in wanted.items())), None)
 METSDocument.get_file = get_file
-started = time.perf_counter()
-document = METSDocument.fromfile(sys.argv[1])
-print(json.dumps({"files": len(document.all_files()),
-                  "seconds": time.perf_counter() - started}))
 """
 
 PROFILE = """
@@ -80,20 +75,10 @@ def make_mets(files: int, work: Path) -> Path:
     return kept
 
 
-def lxml_seconds(mets: Path) -> float:
-    from lxml import etree
-
-    started = time.perf_counter()
-    etree.parse(str(mets), etree.XMLParser(resolve_entities=False, no_network=True))
-    return time.perf_counter() - started
-
-
 def exponent(points: list[tuple[int, float]]) -> float:
     """The least-squares slope of log(seconds) against log(files)."""
-    xs = [math.log(n) for n, _ in points]
-    ys = [math.log(s) for _, s in points]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    logs = [(math.log(n), math.log(s)) for n, s in points]
+    return statistics.linear_regression(*zip(*logs)).slope
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,18 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for files in sorted(args.files):
             mets = make_mets(files, work / f"run-{files}")
-            read = bench_100k.read_with_metsrw(mets, args.limit)
-            python = bench_100k.METSRW_VENV / "bin" / "python"
-            indexed = subprocess.run(
-                [str(python), "-c", INDEXED, str(mets)],
-                capture_output=True, text=True, timeout=args.limit, check=True,
-            )  # fmt: skip
+            _, lxml_seconds = bench_100k.parse_with_lxml(mets)
             size = {
                 "files": files,
                 "mets_bytes": mets.stat().st_size,
-                "lxml_seconds": round(lxml_seconds(mets), 2),
-                "metsrw": read,
-                "metsrw_get_file_indexed": json.loads(indexed.stdout),
+                "lxml_seconds": round(lxml_seconds, 2),
+                "metsrw": bench_100k.read_with_metsrw(mets, args.limit),
+                "metsrw_get_file_indexed": bench_100k.read_with_metsrw(
+                    mets, args.limit, prelude=INDEXED
+                ),
             }
             sizes.append(size)
             print(json.dumps(size), flush=True)
@@ -132,17 +114,14 @@ def main(argv: list[str] | None = None) -> int:
             result["exponent"] = round(k, 2)
             result["extrapolated_100k_hours"] = round(seconds * (100_000 / n) ** k / 3600, 1)
         largest = work / f"METS-{max(args.files)}.xml"
-        python = bench_100k.METSRW_VENV / "bin" / "python"
         profile = subprocess.run(
-            [str(python), "-c", PROFILE, str(largest)],
+            [str(bench_100k.metsrw_python()), "-c", PROFILE, str(largest)],
             capture_output=True, text=True, timeout=args.limit * 2, check=True,
         )  # fmt: skip
         result["profile_of_largest"] = profile.stdout.splitlines()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    bench_100k.save(result, args.out)
     return 0
 
 
