@@ -89,9 +89,11 @@ bench: install bench-tools
 	$(BIN)/python bench/bench_suite.py
 
 # 100,000 files in one transfer through the real DAG (opt-in: about 7 minutes of ingest,
-# then the stored AIP read back by lxml, metsrw and bagit-python, which take longer).
+# then the stored AIP read back by lxml, metsrw and bagit-python, which take longer), in a
+# memory cgroup of BENCH_100K_MEMORY_MB (root; empty: no limit).
+BENCH_100K_MEMORY_MB ?= 1024
 bench-100k: install
-	$(BIN)/python bench/bench_100k.py
+	$(BIN)/python bench/bench_100k.py $(if $(BENCH_100K_MEMORY_MB),--memory-limit-mb $(BENCH_100K_MEMORY_MB))
 
 # How metsrw's read time grows with the files of a METS (AIPs of 500 to 4,000 files),
 # its growth exponent extrapolated to 100,000 files, and where its time goes (cProfile).

@@ -7,9 +7,13 @@ seven kinds, three folders deep) at that size. ``make bench-100k``; it takes a w
 Reports the wall time from the command, the peak RSS of any one process (the runner
 holds every task), each stage's time from Airflow's database, and of the stored AIP: its
 METS (size, files, events, how long Generate AIP METS took, whether lxml and metsrw read
-it) and whether the bag validates (bagit-python, every checksum).
+it) and whether the bag validates (bagit-python, every checksum). With
+``--memory-limit-mb``, the ingest runs in a memory cgroup with that hard limit, as a
+container's limit would hold it, and the report says how often the limit was reached and
+whether the OOM killer took anything.
 
     .venv/bin/python bench/bench_100k.py [--files 100000] [--config born_digital]
+        [--memory-limit-mb 1024]
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ METSRW_VENV = REPO / "var" / "bench" / METSRW.replace("==", "-")
 PRESERVATION = str(REPO / ".venv" / "bin" / "preservation")
 
 
-def ingest(transfer: Path, config: str, log: Path) -> tuple[float, float, dict, dict]:
+def ingest(
+    transfer: Path, config: str, log: Path, limit: MemoryLimit | None = None
+) -> tuple[float, float, dict, dict]:
     """(wall seconds, peak RSS MB of one process, the command's JSON outcome, the peak of
-    each kind of process with its anonymous and file-backed parts)."""
+    each kind of process with its anonymous and file-backed parts); in ``limit``'s
+    cgroup when one is given."""
     started = time.perf_counter()
     with subprocess.Popen(
         ["/usr/bin/time", "-v", PRESERVATION, "ingest", str(transfer)]
@@ -50,6 +57,7 @@ def ingest(transfer: Path, config: str, log: Path) -> tuple[float, float, dict, 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limit.enter if limit else None,
     ) as process:
         sampler = RssSampler(process.pid)
         sampler.start()
@@ -65,11 +73,76 @@ def ingest(transfer: Path, config: str, log: Path) -> tuple[float, float, dict, 
     return wall, rss_kb / 1024, outcome, sampler.peaks
 
 
+class MemoryLimit:
+    """A memory cgroup with a hard limit (cgroup v2's ``memory.max``, or v1's
+    ``memory.limit_in_bytes`` where the memory controller is still on v1) for the
+    ingest and everything it starts, as a container's memory limit would hold it. Pages
+    of files (a mapped METS, the page cache of what is written) count against it and are
+    reclaimed at the limit; what cannot be reclaimed ends in the kernel's OOM killer,
+    which ``report`` counts. Needs root and a writable cgroup file system: anything else
+    is an error that says so, not a run without the limit."""
+
+    def __init__(self, megabytes: int):
+        self.megabytes = megabytes
+        v2 = Path("/sys/fs/cgroup")
+        if "memory" in _read(v2 / "cgroup.controllers").split():
+            self.v2, self.path = True, v2 / f"bench-100k-{os.getpid()}"
+        else:
+            self.v2, self.path = False, Path("/sys/fs/cgroup/memory") / f"bench-100k-{os.getpid()}"
+        try:
+            self.path.mkdir()
+            limit = self.path / ("memory.max" if self.v2 else "memory.limit_in_bytes")
+            limit.write_text(str(megabytes * 2**20))
+        except OSError as error:
+            raise SystemExit(
+                f"cannot make a memory cgroup at {self.path} ({error}); run as root on a "
+                "machine with a writable cgroup file system, or drop --memory-limit-mb "
+                "(make bench-100k BENCH_100K_MEMORY_MB=)"
+            ) from error
+
+    def enter(self) -> None:
+        """In the child, before it runs the command: join the cgroup."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def report(self) -> dict:
+        """The limit, the cgroup's peak charge (page cache included), how often it was
+        reached (pages reclaimed) and how many processes the OOM killer took."""
+        if self.v2:
+            events = _pairs(self.path / "memory.events")
+            peak, hits, kills = _read(self.path / "memory.peak"), events["max"], events["oom_kill"]
+        else:
+            peak = _read(self.path / "memory.max_usage_in_bytes")
+            hits = _read(self.path / "memory.failcnt")
+            # Kernels before 4.13 do not count the kills: unknown, not 0.
+            kills = _pairs(self.path / "memory.oom_control").get("oom_kill")
+        return {
+            "limit_mb": self.megabytes,
+            "cgroup_peak_mb": round(int(peak) / 2**20),
+            "limit_reached": int(hits),
+            "oom_kills": None if kills is None else int(kills),
+        }
+
+    def remove(self) -> None:
+        self.path.rmdir()
+
+
+def _pairs(path: Path) -> dict[str, str]:
+    """A cgroup file of ``key value`` lines."""
+    return dict(line.split() for line in _read(path).splitlines())
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 class RssSampler(threading.Thread):
-    """Every 0.2 s, the resident memory of each process under ``pid``: the peak per kind
-    of process (the runner, clamscan, exiftool…), split into anonymous memory (the
-    program's own) and file-backed pages (a file it maps, which the kernel can drop).
-    GNU time's maximum RSS counts both."""
+    """Every 0.2 s, the resident memory of each process under ``pid`` (its
+    ``smaps_rollup``): the peak per kind of process (the runner, clamscan, exiftool…),
+    split into anonymous memory (the program's own) and file-backed pages (a file it
+    maps, which the kernel can drop). GNU time's maximum RSS counts both."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
@@ -87,13 +160,14 @@ class RssSampler(threading.Thread):
             for process in processes:
                 try:
                     kind = _kind(process.cmdline())
-                    status = Path(f"/proc/{process.pid}/status").read_text()
+                    # smaps_rollup walks the page tables; /proc/<pid>/status's RssFile
+                    # is a counter that missed every page Siegfried's Go thread faulted
+                    # in through its mapping of a METS (150 MB read, 0 MB counted).
+                    rollup = Path(f"/proc/{process.pid}/smaps_rollup").read_text()
                 except (psutil.Error, OSError):
                     continue
-                anon, file = (
-                    _kb(status, "RssAnon"),
-                    _kb(status, "RssFile") + _kb(status, "RssShmem"),
-                )
+                anon = _kb(rollup, "Anonymous")
+                file = _kb(rollup, "Rss") - anon
                 peak = self.peaks.setdefault(kind, {"rss_mb": 0, "anon_mb": 0, "file_mb": 0})
                 if anon + file > peak["rss_mb"] * 1024:
                     peak.update(rss_mb=round((anon + file) / 1024), file_mb=round(file / 1024))
@@ -250,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         default=60,
         help="seconds metsrw is given to read the METS",
     )
+    parser.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=None,
+        help="run the ingest in a memory cgroup with this hard limit (root)",
+    )
     args = parser.parse_args(argv)
     if args.scratch:
         args.scratch.mkdir(parents=True, exist_ok=True)
@@ -257,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     home = work / "home"
     os.environ["PRESERVATION_HOME"] = str(home)
     bench_ingest.use_test_clamav(work)
+    limit = MemoryLimit(args.memory_limit_mb) if args.memory_limit_mb else None
     try:
         started = time.perf_counter()
         transfer, payload = build_small(work / "corpus", files=args.files)
@@ -264,7 +345,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         os.sync()  # the corpus on disk before the clock starts, not written out during it
         ingest(REPO / "examples" / "demo-transfer", args.config, work / "warm-up.log")
-        wall, rss, outcome, processes = ingest(transfer, args.config, work / "ingest.log")
+        try:
+            wall, rss, outcome, processes = ingest(
+                transfer, args.config, work / "ingest.log", limit
+            )
+        except (SystemExit, ValueError, IndexError) as error:
+            if limit and limit.report()["oom_kills"]:
+                raise SystemExit(f"the OOM killer ended the ingest: {limit.report()}") from error
+            raise
         stages = stage_seconds(home, outcome["run_id"])
         for peak in processes.values():
             for part in ("anon", "file"):
@@ -282,10 +370,13 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_by_process": processes,
             "stages": stages,
             "slowest_stage": max(stages, key=stages.get),
+            **({"memory_limit": limit.report()} if limit else {}),
             **check_aip(Path(outcome["aip_path"]), work, args.metsrw_limit),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if limit:
+            limit.remove()
     save(result, args.out)
     return 0
 
