@@ -161,8 +161,9 @@ class RssSampler(threading.Thread):
                 try:
                     kind = _kind(process.cmdline())
                     # smaps_rollup walks the page tables; /proc/<pid>/status's RssFile
-                    # is a counter that missed every page Siegfried's Go thread faulted
-                    # in through its mapping of a METS (150 MB read, 0 MB counted).
+                    # is a counter, and in one trial it said 11 MB while smaps showed
+                    # 139 MB of a METS that Siegfried's Go thread had read through its
+                    # mapping.
                     rollup = Path(f"/proc/{process.pid}/smaps_rollup").read_text()
                 except (psutil.Error, OSError):
                     continue
