@@ -109,6 +109,27 @@ def test_a_running_package_shows_its_stage(airflow_cluster, uploads, browser):
     shoot(browser, "packages-running")
 
 
+def _words_broken(browser, cell) -> list[str]:
+    """The words of the cell's text that the browser draws across two lines."""
+    return browser.execute_script(
+        """
+        const broken = [];
+        const walker = document.createTreeWalker(arguments[0], NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const word of node.data.matchAll(/\\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, word.index);
+                range.setEnd(node, word.index + word[0].length);
+                const tops = new Set([...range.getClientRects()].map(b => Math.round(b.top)));
+                if (tops.size > 1) broken.push(word[0]);
+            }
+        }
+        return broken;
+        """,
+        cell,
+    )
+
+
 def test_failed_reason_and_stored_aip_are_two_clicks_from_home(airflow_cluster, uploads, browser):
     from selenium.webdriver.common.by import By
 
@@ -140,6 +161,9 @@ def test_failed_reason_and_stored_aip_are_two_clicks_from_home(airflow_cluster, 
     assert "born-digital, version 1" in stored_row.text
     assert f"s3://{cluster.aip_bucket}/aips/born-digital/" in stored_row.text  # where it is
     assert uploads["stored"]["identifier"] in text
+    for row in (failed_row, stored_row):  # identifier, stage, duration, files: whole words
+        cells = row.find_elements(By.TAG_NAME, "td")
+        assert [w for i in (1, 4, 6, 7) for w in _words_broken(browser, cells[i])] == []
     browser.switch_to.default_content()
     shoot(browser, "packages-in-airflow")
 

@@ -38,12 +38,16 @@ def _may_read():
 
 app = FastAPI(title="Packages", docs_url=None, redoc_url=None, openapi_url=None)
 
+# Only run ids, paths and reasons (long, unbroken) may break anywhere: with
+# ``overflow-wrap:anywhere`` on every cell the table squeezed a column below its own
+# words, and the Stage column read "Store" over "d".
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:1.2rem;color:#1a202c}
 h1{font-size:1.4rem;margin:0 0 .8rem} h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
 a{color:#2b6cb0} table{border-collapse:collapse;width:100%;font-size:.88rem}
 th,td{border-bottom:1px solid #e2e8f0;padding:.35rem .5rem;text-align:left;vertical-align:top;
-overflow-wrap:anywhere} td.when{white-space:nowrap;overflow-wrap:normal} td.outcome{width:32%}
+overflow-wrap:break-word} td.when{white-space:nowrap} td.outcome{width:32%}
+td .muted,td .reason{overflow-wrap:anywhere}
 th{background:#f7fafc;font-weight:600;white-space:nowrap;overflow-wrap:normal}
 .muted{color:#718096}
 .state{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.8rem;color:#fff;
