@@ -84,11 +84,10 @@ class MemoryLimit:
 
     def __init__(self, megabytes: int):
         self.megabytes = megabytes
-        v2 = Path("/sys/fs/cgroup")
-        if "memory" in _read(v2 / "cgroup.controllers").split():
-            self.v2, self.path = True, v2 / f"bench-100k-{os.getpid()}"
-        else:
-            self.v2, self.path = False, Path("/sys/fs/cgroup/memory") / f"bench-100k-{os.getpid()}"
+        unified = Path("/sys/fs/cgroup")
+        self.v2 = "memory" in _read(unified / "cgroup.controllers").split()
+        root = unified if self.v2 else unified / "memory"
+        self.path = root / f"bench-100k-{os.getpid()}"
         try:
             self.path.mkdir()
             limit = self.path / ("memory.max" if self.v2 else "memory.limit_in_bytes")
@@ -167,11 +166,11 @@ class RssSampler(threading.Thread):
                     rollup = Path(f"/proc/{process.pid}/smaps_rollup").read_text()
                 except (psutil.Error, OSError):
                     continue
-                anon = _kb(rollup, "Anonymous")
-                file = _kb(rollup, "Rss") - anon
+                rss, anon = _kb(rollup, "Rss"), _kb(rollup, "Anonymous")
+                file = rss - anon
                 peak = self.peaks.setdefault(kind, {"rss_mb": 0, "anon_mb": 0, "file_mb": 0})
-                if anon + file > peak["rss_mb"] * 1024:
-                    peak.update(rss_mb=round((anon + file) / 1024), file_mb=round(file / 1024))
+                if rss > peak["rss_mb"] * 1024:
+                    peak.update(rss_mb=round(rss / 1024), file_mb=round(file / 1024))
                 if round(file / 1024) > peak.get("file_peak_mb", 0):
                     peak.update(file_peak_mb=round(file / 1024), file_peak_at=time.time())
                 if round(anon / 1024) > peak["anon_mb"]:
@@ -186,8 +185,9 @@ def _kind(cmdline: list[str]) -> str:
     return Path(cmdline[0]).name if cmdline else "?"
 
 
-def _kb(status: str, field: str) -> int:
-    found = re.search(rf"^{field}:\s+(\d+) kB", status, re.M)
+def _kb(proc_text: str, field: str) -> int:
+    """A ``Field:   123 kB`` line of a /proc file (smaps_rollup), in kB."""
+    found = re.search(rf"^{field}:\s+(\d+) kB", proc_text, re.M)
     return int(found[1]) if found else 0
 
 
@@ -351,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
                 transfer, args.config, work / "ingest.log", limit
             )
         except (SystemExit, ValueError, IndexError) as error:
-            if limit and limit.report()["oom_kills"]:
-                raise SystemExit(f"the OOM killer ended the ingest: {limit.report()}") from error
+            if limit and (report := limit.report())["oom_kills"]:
+                raise SystemExit(f"the OOM killer ended the ingest: {report}") from error
             raise
         stages = stage_seconds(home, outcome["run_id"])
         for peak in processes.values():
