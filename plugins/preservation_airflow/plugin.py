@@ -1,5 +1,6 @@
 """The preservation plugin for Airflow's UI: the Packages page (every transfer by name,
-stage, reason and AIP) in the navigation, and a Package tab on every run's page.
+stage, reason and AIP) in the navigation, a Package tab on every run's page, and the
+label Airflow's UI lacks for the runs the transfer watcher starts.
 
 The page is a FastAPI app the api-server mounts at ``/packages``, built on its first
 request (every other Airflow component loads plugins too, and has no use for it).
@@ -8,6 +9,8 @@ request (every other Airflow component loads plugins too, and has no use for it)
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
+
+from preservation_airflow.views.ui_translations import CompleteUiTranslations
 
 
 class _Packages:
@@ -26,6 +29,9 @@ class _Packages:
 class PreservationPlugin(AirflowPlugin):
     name = "preservation"
     fastapi_apps = [{"app": _Packages(), "url_prefix": "/packages", "name": "Packages"}]
+    fastapi_root_middlewares = [
+        {"middleware": CompleteUiTranslations, "name": "The UI's missing run-type label"}
+    ]
     external_views = [
         {
             "name": "Packages",

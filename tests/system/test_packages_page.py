@@ -2,8 +2,9 @@
 chromedriver) on the production topology: packages uploaded to the drop box are found on
 the Packages page by name and identifier, with a running one's stage, a failed one's
 reason and a stored one's AIP, within two clicks of Airflow's home page; the package page
-shows the formats; the Validation task log names the file that failed; the page refuses a
-request without a login.
+shows the formats; a run's page names its package and says, in words, how the run started;
+the Validation task log names the file that failed; the page refuses a request without a
+login.
 
 Screenshots of each page are saved under ``var/screenshots/`` (``PRESERVATION_SCREENSHOTS``).
 """
@@ -223,20 +224,28 @@ def test_a_rejected_upload_is_listed_with_its_feedback_log_words(airflow_cluster
     shoot(browser, "packages-rejected")
 
 
-def test_the_run_page_names_its_package_in_its_note(airflow_cluster, uploads, browser):
+def test_the_run_page_names_its_package_and_how_it_started(airflow_cluster, uploads, browser):
     from selenium.webdriver.common.by import By
 
     cluster = airflow_cluster
     run_id = uploads["stored"]["upload"].run_id
     assert run_id.startswith(uploads["stored"]["name"])  # the run id reads as the package
     browser.get(f"{cluster.native.site.api_url}/dags/transfer_ingest/runs/{run_id}")
+
+    def shown() -> str:
+        return browser.find_element(By.TAG_NAME, "body").text
+
     until(
-        "the run's note",
-        lambda: "Package:" in browser.find_element(By.TAG_NAME, "body").text,
+        "the run's note and its type",
+        lambda: "Package:" in shown() and "Run Type" in shown(),
         60,
         0.5,
     )
-    assert f"{uploads['stored']['name']}.zip" in browser.find_element(By.TAG_NAME, "body").text
+    page = shown()
+    assert f"{uploads['stored']['name']}.zip" in page
+    # The watcher started it: its type is said in words, not as Airflow's raw label key.
+    assert "runTypes." not in page
+    assert "Triggered by a Dag" in page
     shoot(browser, "run-note")
 
 

@@ -1,0 +1,67 @@
+"""The labels Airflow's UI lacks for what this deployment shows it.
+
+Airflow 3.3 gave runs started by an operator their own run type, ``operator_triggered``,
+but its UI's English translations name only the older types, so every run the transfer
+watcher starts (TriggerDagRunOperator) had its type drawn as the raw key
+``runTypes.operator_triggered`` in the Dag runs list and on the run's page. This root
+middleware serves the UI's English ``common.json`` with the missing labels added; a label
+Airflow ships itself is never replaced, and every other request passes through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+#: What the UI fetches (after the deployment's base path) for its English common labels.
+COMMON = "/static/i18n/locales/en/common.json"
+#: Labels by their key path in common.json; Airflow's own, where it has one, win.
+MISSING = {("runTypes", "operator_triggered"): "Triggered by a Dag"}
+
+
+@cache
+def completed_common() -> bytes:
+    """Airflow's English common.json with ``MISSING`` filled in, as served."""
+    import airflow
+
+    shipped = Path(airflow.__file__).parent / "ui" / "dist" / "i18n" / "locales" / "en"
+    labels = json.loads((shipped / "common.json").read_text(encoding="utf-8"))
+    for (*parents, key), text in MISSING.items():
+        section = labels
+        for parent in parents:
+            section = section.setdefault(parent, {})
+        section.setdefault(key, text)
+    return json.dumps(labels, ensure_ascii=False).encode("utf-8")
+
+
+class CompleteUiTranslations:
+    """ASGI middleware answering ``GET …/static/i18n/locales/en/common.json``."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or not scope["path"].endswith(COMMON)
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = completed_common()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    # Revalidated, so a label added by an upgrade is seen at once.
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )

@@ -1,0 +1,46 @@
+"""Airflow's UI names the watcher's runs in words: the English labels it fetches are
+Airflow's own with the run type it lacks added, and nothing else it fetches changes."""
+
+import json
+from pathlib import Path
+
+import airflow
+from starlette.applications import Starlette
+from starlette.staticfiles import StaticFiles
+from starlette.testclient import TestClient
+
+from preservation_airflow.views.ui_translations import CompleteUiTranslations
+
+SHIPPED = Path(airflow.__file__).parent / "ui" / "dist"
+
+
+def ui_server() -> TestClient:
+    """Airflow's UI files served at /static as its api-server serves them, behind the
+    plugin's middleware."""
+    app = Starlette()
+    app.mount("/static", StaticFiles(directory=SHIPPED, html=True))
+    app.add_middleware(CompleteUiTranslations)
+    return TestClient(app)
+
+
+def test_the_english_labels_name_a_run_started_by_the_watcher():
+    answer = ui_server().get("/static/i18n/locales/en/common.json")
+    assert answer.status_code == 200
+    labels = answer.json()
+    assert labels["runTypes"]["operator_triggered"] == "Triggered by a Dag"
+
+
+def test_every_label_airflow_ships_is_served_unchanged():
+    shipped = json.loads((SHIPPED / "i18n/locales/en/common.json").read_text())
+    served = ui_server().get("/static/i18n/locales/en/common.json").json()
+    served["runTypes"].pop("operator_triggered")
+    shipped["runTypes"].pop("operator_triggered", None)
+    assert served == shipped
+
+
+def test_the_other_files_of_the_ui_pass_through_untouched():
+    client = ui_server()
+    for name in ("i18n/locales/en/dags.json", "i18n/locales/de/common.json"):
+        answer = client.get(f"/static/{name}")
+        assert answer.status_code == 200
+        assert answer.content == (SHIPPED / name).read_bytes()
