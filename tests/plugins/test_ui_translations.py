@@ -44,3 +44,18 @@ def test_the_other_files_of_the_ui_pass_through_untouched():
         answer = client.get(f"/static/{name}")
         assert answer.status_code == 200
         assert answer.content == (SHIPPED / name).read_bytes()
+
+
+def test_the_labels_are_completed_under_a_base_path_and_a_versioned_url():
+    app = Starlette()
+    app.mount("/archive/static", StaticFiles(directory=SHIPPED, html=True))
+    app.add_middleware(CompleteUiTranslations)
+    answer = TestClient(app).get("/archive/static/i18n/locales/en/common.json?v=3.3.2")
+    assert answer.json()["runTypes"]["operator_triggered"] == "Triggered by a Dag"
+
+
+def test_a_head_request_is_told_the_size_without_the_body():
+    answer = ui_server().head("/static/i18n/locales/en/common.json")
+    assert answer.status_code == 200
+    assert int(answer.headers["content-length"]) > 0
+    assert answer.content == b""

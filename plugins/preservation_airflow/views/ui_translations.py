@@ -11,8 +11,11 @@ Airflow ships itself is never replaced, and every other request passes through u
 from __future__ import annotations
 
 import json
+import logging
 from functools import cache
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: What the UI fetches (after the deployment's base path) for its English common labels.
 COMMON = "/static/i18n/locales/en/common.json"
@@ -21,12 +24,17 @@ MISSING = {("runTypes", "operator_triggered"): "Triggered by a Dag"}
 
 
 @cache
-def completed_common() -> bytes:
-    """Airflow's English common.json with ``MISSING`` filled in, as served."""
+def completed_common() -> bytes | None:
+    """Airflow's English common.json with ``MISSING`` filled in, as served; None (said in
+    the api-server's log) when Airflow has no built UI to read it from."""
     import airflow
 
     shipped = Path(airflow.__file__).parent / "ui" / "dist" / "i18n" / "locales" / "en"
-    labels = json.loads((shipped / "common.json").read_text(encoding="utf-8"))
+    try:
+        labels = json.loads((shipped / "common.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        log.warning("The UI's labels are served as Airflow ships them: %s", error)
+        return None
     for (*parents, key), text in MISSING.items():
         section = labels
         for parent in parents:
@@ -50,6 +58,9 @@ class CompleteUiTranslations:
             await self.app(scope, receive, send)
             return
         body = completed_common()
+        if body is None:  # no built UI here: Airflow answers as it would without us
+            await self.app(scope, receive, send)
+            return
         await send(
             {
                 "type": "http.response.start",
@@ -57,7 +68,7 @@ class CompleteUiTranslations:
                 "headers": [
                     (b"content-type", b"application/json; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),
-                    # Revalidated, so a label added by an upgrade is seen at once.
+                    # Not kept stale across an upgrade (the UI also versions its URL).
                     (b"cache-control", b"no-cache"),
                 ],
             }
