@@ -3,14 +3,17 @@
 tasks' work, from the run's own Airflow log and a py-spy profile of both processes.
 
 Builds the benchmark's ``mixed`` corpus (``--files`` of them), ingests a 10-file warm-up
-untimed (it makes Airflow's database), then runs ``preservation ingest`` once under
-``py-spy record --subprocesses`` and writes to ``--out``:
+untimed (it makes Airflow's database), then runs ``preservation ingest`` twice: once
+alone, for the timeline, and once under ``py-spy record --subprocesses`` (which pauses
+the processes at each sample, so that run's wall time is not the run's), for the phases.
+Writes to ``--out``:
 
-- ``ingest-<files>.raw.txt``: the collapsed stacks (py-spy's raw format, busy samples);
-- ``ingest-<files>.txt``: the timeline (the command's start to the first task, the tasks
-  as the Execution API saw them start and end, the gaps between them, the tail) and the
-  CPU seconds of each phase of the runner (importing Airflow, the Execution API's import
-  and routes, the DAG parsed and written, dag.test's loop, the task runner).
+- ``ingest-<files>.raw.txt``: the second run's collapsed stacks (py-spy's raw format);
+- ``ingest-<files>.txt``: the first run's timeline (the command's start to the first
+  task, the task instances as the Execution API saw them start and end, named from the
+  run's database, the gaps between them, the tail) and the second run's CPU seconds by
+  phase of the runner (importing Airflow, the Execution API's import, routes and
+  answers, the DAG parsed and written, dag.test's loop, the task runner, our operators).
 
     .venv/bin/python bench/profile_ingest.py [--files 1000] [--config born_digital]
 
@@ -26,11 +29,13 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,31 +44,37 @@ sys.path.insert(0, str(HERE))
 
 import bench_ingest  # noqa: E402  (the mixed corpus, ClamAV's test database)
 
-RATE = 100  # samples per second
-#: Phases of the runner process, the first whose marker is in a sample's stack wins; the
-#: markers are function names of ingest_runner, Airflow, Cadwyn, anyio and asyncio (the
-#: in-process Execution API answers on an event loop thread and anyio's worker threads).
+RATE = 100  # samples per second asked of py-spy (its own count is reported beside)
+#: Phases of the runner process: a sample belongs to the first phase one of whose frames is
+#: the function named (qualified name, or its last part after a dot) in a file whose path
+#: starts as given ("" for any file). The in-process Execution API answers on an event
+#: loop thread and anyio's worker threads.
 PHASES = (
-    ("Execution API: routes built at its first call (Cadwyn)", "Cadwyn._cadwyn_initialize"),
-    ("Execution API: requests answered (start, XCom, finish)", "WorkerThread.run"),
-    ("Execution API: requests answered (start, XCom, finish)", "BaseEventLoop.run_forever"),
-    ("the task supervisor's socket loop (its waits included)", "_handle_socket_comms"),
-    ("Execution API: imported, one version kept", "_one_execution_api_version"),
-    ("operators' own work (the micro-services, in the task)", "Operator.execute (preservation"),
-    ("Airflow's task runner around them (run_task_in_process)", "run_task_in_process"),
-    ("dag.test's loop: DagRun.update_state", "DagRun.update_state"),
-    ("dag.test: DAG written to the database", "sync_bag_to_db"),
-    ("dag.test: the rest (run created, task instances read)", "DAG.test"),
-    ("DAG file parsed (DagBag)", "DagBag.__init__"),
-    ("outcome read from the database", "outcome (preservation_airflow"),
-    ("importing Airflow (the runner's first import)", "main (preservation_airflow"),
-    ("operators' worker threads (hashing, waiting on tools)", "_worker (concurrent"),
-    ("the runner's module level (its exit)", "ingest_runner"),
+    ("Execution API: routes built at its first call (Cadwyn)", "Cadwyn._cadwyn_initialize", ""),
+    ("Execution API: requests answered (start, XCom, state)", "WorkerThread.run", ""),
+    ("Execution API: requests answered (start, XCom, state)", "BaseEventLoop.run_forever", ""),
+    ("the task supervisor's socket loop", "_handle_socket_comms", ""),
+    (
+        "Execution API: imported, one version kept",
+        "_one_execution_api_version",
+        "preservation_airflow/",
+    ),
+    ("our operators' own work (the micro-services)", "execute", "preservation_airflow/operators/"),
+    ("Airflow's task runner around them (run_task_in_process)", "run_task_in_process", ""),
+    ("dag.test's loop: DagRun.update_state", "DagRun.update_state", ""),
+    ("dag.test: the DAG folder parsed again and written (sync_bag_to_db)", "sync_bag_to_db", ""),
+    ("dag.test: the rest (run created, task instances read)", "DAG.test", ""),
+    ("the DAG's file parsed (DagBag)", "DagBag.__init__", ""),
+    ("outcome read from the database", "outcome", "preservation_airflow/"),
+    ("importing Airflow (the runner's own imports)", "_find_and_load", ""),
+    ("the runner's main, the rest", "main", "preservation_airflow/"),
+    ("our operators' worker threads (hashing, waiting on tools)", "_worker", "concurrent/"),
+    ("the runner's module level (its exit)", "<module>", "preservation_airflow/"),
 )
 RUNNER = "preservation_airflow.commands.ingest_runner"
 #: Leaf frames of a thread that waits (on a socket, a lock, a queue): py-spy took some of
 #: these as busy; they are counted apart, not as the phase above them.
-WAITS = (
+WAITS = {
     "EpollSelector.select",
     "_PollLikeSelector.select",
     "Condition.wait",
@@ -72,9 +83,24 @@ WAITS = (
     "Popen._wait",
     "Popen._communicate",
     "time.sleep",
-)
+}
 WAITING = "threads waiting (select, lock, queue), sampled as busy"
+CHILDREN = "the runner's Python children"
+OTHER = "other threads"
 API_EVENT = re.compile(r"^(\S+Z) .*?(Task started|Task instance state updated)")
+TI_ID = re.compile(r"\bti_id=(\S+)")
+NEW_STATE = re.compile(r"\bnew_state=(\w+)")
+
+
+def _frame(text: str) -> tuple[str, str]:
+    """A py-spy frame ``function (file:line)`` as (function, file)."""
+    function, _, where = text.partition(" (")
+    return function, where.rsplit(":", 1)[0]
+
+
+def _is(frame: tuple[str, str], function: str, file: str) -> bool:
+    name, path = frame
+    return (name == function or name.endswith("." + function)) and path.startswith(file)
 
 
 def phases(raw: Path) -> tuple[collections.Counter, float]:
@@ -88,69 +114,121 @@ def phases(raw: Path) -> tuple[collections.Counter, float]:
         if len(frames) < 2 or RUNNER not in frames[1]:
             command += n  # frames[0] names the outer process, frames[1] its child's
             continue
+        inside = [_frame(f) for f in frames[2:]]
         if len(frames) > 2 and frames[2].startswith("process "):
-            phase = "the runner's Python children"
-        elif frames[-1].split(" (")[0] in WAITS:
+            phase = CHILDREN
+        elif inside and inside[-1][0] in WAITS:
             phase = WAITING
         else:
-            inside = ";".join(frames[2:])
-            phase = next((name for name, marker in PHASES if marker in inside), "other threads")
+            phase = next(
+                (
+                    name
+                    for name, function, file in PHASES
+                    if any(_is(f, function, file) for f in inside)
+                ),
+                OTHER,
+            )
         seconds[phase] += n
     return seconds, command
 
 
-def timeline(log: Path, started: datetime, ended: datetime) -> dict:
-    """Wall seconds from the Execution API's log lines: each task instance starts with
-    "Task started" and one "state updated", and ends with its second "state updated"."""
-    events = []
-    for line in log.read_text(errors="replace").splitlines():
-        match = API_EVENT.match(line)
-        if match:
-            events.append((datetime.fromisoformat(match[1].replace("Z", "+00:00")), match[2]))
-    spans, start, updates = [], None, 0
-    for moment, kind in events:
-        if kind == "Task started":
-            start, updates = moment, 0
-        elif start is not None:
-            updates += 1
-            if updates == 2:
-                spans.append((start, moment))
-                start = None
-    if not spans:
-        raise SystemExit(f"no task instance found in {log}")
-    gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:])]
+def task_names(database: Path, run_id: str) -> dict[str, str]:
+    """Each task instance's id as ``task_id`` (``[map_index]`` for a mapped one)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT id, task_id, map_index FROM task_instance WHERE run_id = ?", (run_id,)
+        ).fetchall()
+    # SQLite keeps the UUIDs as 32 hex digits; the log writes them with dashes.
     return {
-        "task_instances": len(spans),
-        "before_first_task_s": (spans[0][0] - started).total_seconds(),
-        "in_tasks_s": sum((b - a).total_seconds() for a, b in spans),
-        "between_tasks_s": sum(g.total_seconds() for g in gaps),
-        "after_last_task_s": (ended - spans[-1][1]).total_seconds(),
-        "slowest_tasks": sorted(((b - a).total_seconds() for a, b in spans), reverse=True)[:5],
+        str(uuid.UUID(str(ti))): task + (f"[{index}]" if index >= 0 else "")
+        for ti, task, index in rows
     }
 
 
-def report(files: int, config: str, wall: float, times: dict, cpu, command: float) -> str:
+def timeline(log: Path, started: datetime, ended: datetime, names: dict[str, str]) -> dict:
+    """Wall seconds from the Execution API's log lines, by task instance id: a span runs
+    from its "Task started" to the state update that names its new state (a deferral or
+    a retry makes a second span of the same task instance)."""
+    spans: list[tuple[str, datetime, datetime, str]] = []
+    open_since: dict[str, datetime] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        match, ti = API_EVENT.match(line), TI_ID.search(line)
+        if not (match and ti):
+            continue
+        moment = datetime.fromisoformat(match[1].replace("Z", "+00:00"))
+        state = NEW_STATE.search(line)
+        if match[2] == "Task started":
+            open_since[ti[1]] = moment
+        elif state and ti[1] in open_since:
+            spans.append((ti[1], open_since.pop(ti[1]), moment, state[1]))
+    if not spans:
+        raise SystemExit(f"no task instance found in {log}")
+    spans.sort(key=lambda span: span[1])
+    gaps = [max(b[1] - a[2], timedelta(0)) for a, b in zip(spans, spans[1:])]
+    slowest = sorted(spans, key=lambda span: span[2] - span[1], reverse=True)[:8]
+    return {
+        "spans": len(spans),
+        "task_instances": len({span[0] for span in spans}),
+        "before_first_task_s": (spans[0][1] - started).total_seconds(),
+        "in_tasks_s": sum((end - start).total_seconds() for _, start, end, _ in spans),
+        "between_tasks_s": sum(g.total_seconds() for g in gaps),
+        "after_last_task_s": (ended - spans[-1][2]).total_seconds(),
+        "slowest": [
+            (names.get(ti, ti), (end - start).total_seconds(), state)
+            for ti, start, end, state in slowest
+        ],
+    }
+
+
+def report(files: int, config: str, wall: float, times: dict, cpu, command: float, spy: str) -> str:
     lines = [
         f"`preservation ingest` of {files:,} mixed files ({config}): {wall:.1f} s wall, "
-        f"{times['task_instances']} task instances",
+        f"{times['task_instances']} task instances ({times['spans']} spans); "
+        f"the phases from a second run, {spy}",
         "",
         "| wall time, from the run's Airflow log | s |",
         "|---|---|",
         f"| the command's start to the first task's start | {times['before_first_task_s']:.2f} |",
-        f"| inside the task instances (start to finish) | {times['in_tasks_s']:.2f} |",
-        f"| between one task's finish and the next one's start | {times['between_tasks_s']:.2f} |",
-        f"| the last task's finish to the command's end | {times['after_last_task_s']:.2f} |",
+        f"| inside the task instances (start to new state) | {times['in_tasks_s']:.2f} |",
+        f"| between one task's end and the next one's start | {times['between_tasks_s']:.2f} |",
+        f"| the last task's end to the command's end | {times['after_last_task_s']:.2f} |",
         "",
-        "| CPU time, py-spy (busy samples) | s |",
+        "| slowest task instances (start to new state) | s | state |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {seconds:.2f} | {state} |" for name, seconds, state in times["slowest"]]
+    lines += [
+        "",
+        f"| CPU time of the second run, py-spy (busy samples at {RATE}/s) | s |",
         "|---|---|",
         f"| the `preservation` command (starts the runner, waits) | {command:.2f} |",
     ]
-    names = dict.fromkeys(name for name, _ in PHASES)  # in order, each once
+    names = dict.fromkeys(name for name, _, _ in PHASES)  # in order, each once
     lines += [f"| {name} | {cpu[name]:.2f} |" for name in names if cpu[name]]
-    for other in ("other threads", "the runner's Python children", WAITING):
-        if cpu[other]:
-            lines.append(f"| {other} | {cpu[other]:.2f} |")
+    lines += [
+        f"| {other} | {cpu[other]:.2f} |" for other in (OTHER, CHILDREN, WAITING) if cpu[other]
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _outcome(stdout: str) -> dict:
+    """The command's outcome: its last line that is a JSON object (py-spy prints too)."""
+    for line in reversed(stdout.splitlines()):
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
+    return {}
+
+
+def _stored(done: subprocess.CompletedProcess) -> dict:
+    """The outcome of a run that stored its AIP; anything else ends the benchmark."""
+    outcome = _outcome(done.stdout)
+    if done.returncode != 0 or outcome.get("status") != "stored":
+        raise SystemExit(f"the ingest did not store its AIP: {outcome or done.stderr[-2000:]}")
+    return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,10 +253,22 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             [*command, str(warm_up), *config], env=env, check=True, stdout=subprocess.DEVNULL
         )
+        # The timeline from a run nobody watches; the phases from a second run under py-spy
+        # (which pauses the processes at each sample: its wall time is not the run's).
         os.sync()  # the corpus and the warm-up's files written back before the clock
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        done = subprocess.run(
+        plain = subprocess.run(
+            [*command, str(transfer), *config], env=env, capture_output=True, text=True
+        )
+        wall = time.perf_counter() - clock
+        ended = datetime.now(UTC)
+        outcome = _stored(plain)
+        names = task_names(work / "home" / "airflow" / "airflow.db", outcome["run_id"])
+        times = timeline(Path(outcome["log"]), started, ended, names)
+        os.sync()
+        clock = time.perf_counter()
+        profiled = subprocess.run(
             [
                 spy,
                 "record",
@@ -198,16 +288,12 @@ def main(argv: list[str] | None = None) -> int:
             capture_output=True,
             text=True,
         )
-        wall = time.perf_counter() - clock
-        ended = datetime.now(UTC)
-        # py-spy prints its own lines too; the command's outcome is its last JSON line.
-        lines = [x for x in done.stdout.splitlines() if x.startswith("{")]
-        outcome = json.loads(lines[-1]) if lines else {}
-        if done.returncode != 0 or outcome.get("status") != "stored":
-            raise SystemExit(f"the ingest did not store its AIP: {outcome or done.stderr[-2000:]}")
-        times = timeline(Path(outcome["log"]), started, ended)
+        profiled_wall = time.perf_counter() - clock
+        _stored(profiled)
+    summary = re.search(r"Samples: \d+ Errors: \d+", profiled.stdout + profiled.stderr)
     cpu, outer = phases(raw)
-    text = report(args.files, args.config, wall, times, cpu, outer)
+    spied = f"{profiled_wall:.1f} s under py-spy, {summary[0] if summary else 'no summary'}"
+    text = report(args.files, args.config, wall, times, cpu, outer, spied)
     (args.out / f"ingest-{args.files}.txt").write_text(text)
     print(text)
     return 0
