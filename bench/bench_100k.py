@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -201,19 +201,39 @@ def stage_seconds(home: Path, run_id: str) -> dict[str, float]:
     return {task: round(seconds or 0.0, 2) for task, seconds in rows}
 
 
+def task_spans(home: Path, run_id: str) -> list[tuple[str, float, float, str]]:
+    """The run's finished task instances from Airflow's database, by start: (task id, with
+    ``[map index]`` for a chunk; start and end in seconds since the epoch; state)."""
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT task_id, map_index, start_date, end_date, state FROM task_instance"
+            " WHERE run_id = ? AND start_date IS NOT NULL AND end_date IS NOT NULL",
+            (run_id,),
+        ).fetchall()
+    spans = [
+        (
+            task + (f"[{index}]" if index >= 0 else ""),
+            _epoch(start),
+            _epoch(end),
+            state,
+        )
+        for task, index, start, end, state in rows
+    ]
+    return sorted(spans, key=lambda span: span[1])
+
+
+def _epoch(stamp: str) -> float:
+    # Airflow writes its times in UTC; SQLite keeps them without the zone.
+    moment = datetime.fromisoformat(stamp)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def stage_at(home: Path, run_id: str, moment: float) -> str:
     """The task that was running at ``moment`` (seconds since the epoch), to say which
     stage a process's memory peaked in."""
-    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
-        rows = db.execute(
-            "SELECT task_id, start_date, end_date FROM task_instance WHERE run_id = ?",
-            (run_id,),
-        ).fetchall()
-    for task, start, end in rows:
-        if start and end:
-            begins, ends = (datetime.fromisoformat(v).timestamp() for v in (start, end))
-            if begins <= moment <= ends:
-                return task
+    for task, begins, ends, _ in task_spans(home, run_id):
+        if begins <= moment <= ends:
+            return task.split("[")[0]
     return "between tasks"
 
 

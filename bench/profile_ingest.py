@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Where the seconds of one ``preservation ingest`` go: Airflow's fixed cost against the
-tasks' work, from the run's own Airflow log and a py-spy profile of both processes.
+tasks' work, from the run's task instances in Airflow's database and a py-spy profile
+of both processes.
 
 Builds the benchmark's ``mixed`` corpus (``--files`` of them), ingests a 10-file warm-up
 untimed (it makes Airflow's database), then runs ``preservation ingest`` twice: once
@@ -10,8 +11,8 @@ Writes to ``--out``:
 
 - ``ingest-<files>.raw.txt``: the second run's collapsed stacks (py-spy's raw format);
 - ``ingest-<files>.txt``: the first run's timeline (the command's start to the first
-  task, the task instances as the Execution API saw them start and end, named from the
-  run's database, the gaps between them, the tail) and the second run's CPU seconds by
+  task, each task instance's start and end as Airflow's database keeps them, the gaps
+  between them, the tail) and the second run's CPU seconds by
   phase of the runner (importing Airflow, the Execution API's import, routes and
   answers, the DAG parsed and written, dag.test's loop, the task runner, our operators).
 
@@ -29,13 +30,10 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +41,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench_ingest  # noqa: E402  (the mixed corpus, ClamAV's test database)
+from bench_100k import task_spans  # noqa: E402
 
 RATE = 100  # samples per second asked of py-spy (its own count is reported beside)
 #: Phases of the runner process: a sample belongs to the first phase one of whose frames is
@@ -87,9 +86,6 @@ WAITS = {
 WAITING = "threads waiting (select, lock, queue), sampled as busy"
 CHILDREN = "the runner's Python children"
 OTHER = "other threads"
-API_EVENT = re.compile(r"^(\S+Z) .*?(Task started|Task instance state updated)")
-TI_ID = re.compile(r"\bti_id=(\S+)")
-NEW_STATE = re.compile(r"\bnew_state=(\w+)")
 
 
 def _frame(text: str) -> tuple[str, str]:
@@ -132,61 +128,30 @@ def phases(raw: Path) -> tuple[collections.Counter, float]:
     return seconds, command
 
 
-def task_names(database: Path, run_id: str) -> dict[str, str]:
-    """Each task instance's id as ``task_id`` (``[map_index]`` for a mapped one)."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        rows = db.execute(
-            "SELECT id, task_id, map_index FROM task_instance WHERE run_id = ?", (run_id,)
-        ).fetchall()
-    # SQLite keeps the UUIDs as 32 hex digits; the log writes them with dashes.
-    return {
-        str(uuid.UUID(str(ti))): task + (f"[{index}]" if index >= 0 else "")
-        for ti, task, index in rows
-    }
-
-
-def timeline(log: Path, started: datetime, ended: datetime, names: dict[str, str]) -> dict:
-    """Wall seconds from the Execution API's log lines, by task instance id: a span runs
-    from its "Task started" to the state update that names its new state (a deferral or
-    a retry makes a second span of the same task instance)."""
-    spans: list[tuple[str, datetime, datetime, str]] = []
-    open_since: dict[str, datetime] = {}
-    for line in log.read_text(errors="replace").splitlines():
-        match, ti = API_EVENT.match(line), TI_ID.search(line)
-        if not (match and ti):
-            continue
-        moment = datetime.fromisoformat(match[1].replace("Z", "+00:00"))
-        state = NEW_STATE.search(line)
-        if match[2] == "Task started":
-            open_since[ti[1]] = moment
-        elif state and ti[1] in open_since:
-            spans.append((ti[1], open_since.pop(ti[1]), moment, state[1]))
+def timeline(spans: list[tuple[str, float, float, str]], started: float, ended: float) -> dict:
+    """Wall seconds of the run from its task instances' start and end (Airflow's
+    database, ``bench_100k.task_spans``) and the command's own start and end."""
     if not spans:
-        raise SystemExit(f"no task instance found in {log}")
-    spans.sort(key=lambda span: span[1])
-    gaps = [max(b[1] - a[2], timedelta(0)) for a, b in zip(spans, spans[1:])]
+        raise SystemExit("the run has no finished task instance")
+    gaps = [max(b[1] - a[2], 0.0) for a, b in zip(spans, spans[1:])]
     slowest = sorted(spans, key=lambda span: span[2] - span[1], reverse=True)[:8]
     return {
-        "spans": len(spans),
-        "task_instances": len({span[0] for span in spans}),
-        "before_first_task_s": (spans[0][1] - started).total_seconds(),
-        "in_tasks_s": sum((end - start).total_seconds() for _, start, end, _ in spans),
-        "between_tasks_s": sum(g.total_seconds() for g in gaps),
-        "after_last_task_s": (ended - spans[-1][2]).total_seconds(),
-        "slowest": [
-            (names.get(ti, ti), (end - start).total_seconds(), state)
-            for ti, start, end, state in slowest
-        ],
+        "task_instances": len(spans),
+        "before_first_task_s": spans[0][1] - started,
+        "in_tasks_s": sum(end - start for _, start, end, _ in spans),
+        "between_tasks_s": sum(gaps),
+        "after_last_task_s": ended - max(end for _, _, end, _ in spans),
+        "slowest": [(task, end - start, state) for task, start, end, state in slowest],
     }
 
 
 def report(files: int, config: str, wall: float, times: dict, cpu, command: float, spy: str) -> str:
     lines = [
         f"`preservation ingest` of {files:,} mixed files ({config}): {wall:.1f} s wall, "
-        f"{times['task_instances']} task instances ({times['spans']} spans); "
+        f"{times['task_instances']} task instances; "
         f"the phases from a second run, {spy}",
         "",
-        "| wall time, from the run's Airflow log | s |",
+        "| wall time, from the run's task instances in Airflow's database | s |",
         "|---|---|",
         f"| the command's start to the first task's start | {times['before_first_task_s']:.2f} |",
         f"| inside the task instances (start to new state) | {times['in_tasks_s']:.2f} |",
@@ -256,16 +221,15 @@ def main(argv: list[str] | None = None) -> int:
         # The timeline from a run nobody watches; the phases from a second run under py-spy
         # (which pauses the processes at each sample: its wall time is not the run's).
         os.sync()  # the corpus and the warm-up's files written back before the clock
-        started = datetime.now(UTC)
+        started = time.time()
         clock = time.perf_counter()
         plain = subprocess.run(
             [*command, str(transfer), *config], env=env, capture_output=True, text=True
         )
         wall = time.perf_counter() - clock
-        ended = datetime.now(UTC)
+        ended = time.time()
         outcome = _stored(plain)
-        names = task_names(work / "home" / "airflow" / "airflow.db", outcome["run_id"])
-        times = timeline(Path(outcome["log"]), started, ended, names)
+        times = timeline(task_spans(work / "home", outcome["run_id"]), started, ended)
         os.sync()
         clock = time.perf_counter()
         profiled = subprocess.run(

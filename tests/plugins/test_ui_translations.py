@@ -14,11 +14,11 @@ from preservation_airflow.views.ui_translations import CompleteUiTranslations
 SHIPPED = Path(airflow.__file__).parent / "ui" / "dist"
 
 
-def ui_server() -> TestClient:
-    """Airflow's UI files served at /static as its api-server serves them, behind the
-    plugin's middleware."""
+def ui_server(base: str = "") -> TestClient:
+    """Airflow's UI files served at <base>/static as its api-server serves them, behind
+    the plugin's middleware."""
     app = Starlette()
-    app.mount("/static", StaticFiles(directory=SHIPPED, html=True))
+    app.mount(f"{base}/static", StaticFiles(directory=SHIPPED, html=True))
     app.add_middleware(CompleteUiTranslations)
     return TestClient(app)
 
@@ -47,10 +47,7 @@ def test_the_other_files_of_the_ui_pass_through_untouched():
 
 
 def test_the_labels_are_completed_under_a_base_path_and_a_versioned_url():
-    app = Starlette()
-    app.mount("/archive/static", StaticFiles(directory=SHIPPED, html=True))
-    app.add_middleware(CompleteUiTranslations)
-    answer = TestClient(app).get("/archive/static/i18n/locales/en/common.json?v=3.3.2")
+    answer = ui_server("/archive").get("/archive/static/i18n/locales/en/common.json?v=3.3.2")
     assert answer.json()["runTypes"]["operator_triggered"] == "Triggered by a Dag"
 
 

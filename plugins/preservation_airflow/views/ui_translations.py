@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 
 #: What the UI fetches (after the deployment's base path) for its English common labels.
 COMMON = "/static/i18n/locales/en/common.json"
-#: Labels by their key path in common.json; Airflow's own, where it has one, win.
-MISSING = {("runTypes", "operator_triggered"): "Triggered by a Dag"}
+#: Run types the UI has no label for; Airflow's own label, where it has one, wins.
+MISSING_RUN_TYPES = {"operator_triggered": "Triggered by a Dag"}
 
 
 @cache
 def completed_common() -> bytes | None:
-    """Airflow's English common.json with ``MISSING`` filled in, as served; None (said in
+    """Airflow's English common.json with ``MISSING_RUN_TYPES`` added, as served; None (said in
     the api-server's log) when Airflow has no built UI to read it from."""
     import airflow
 
@@ -35,11 +35,7 @@ def completed_common() -> bytes | None:
     except (OSError, ValueError) as error:
         log.warning("The UI's labels are served as Airflow ships them: %s", error)
         return None
-    for (*parents, key), text in MISSING.items():
-        section = labels
-        for parent in parents:
-            section = section.setdefault(parent, {})
-        section.setdefault(key, text)
+    labels["runTypes"] = MISSING_RUN_TYPES | labels.get("runTypes", {})
     return json.dumps(labels, ensure_ascii=False).encode("utf-8")
 
 
