@@ -2,16 +2,14 @@
 Airflow's own with the run type it lacks added, and nothing else it fetches changes."""
 
 import json
-from pathlib import Path
 
-import airflow
 from starlette.applications import Starlette
 from starlette.staticfiles import StaticFiles
 from starlette.testclient import TestClient
 
-from preservation_airflow.views.ui_translations import CompleteUiTranslations
+from preservation_airflow.views.ui_translations import CompleteUiTranslations, shipped_ui
 
-SHIPPED = Path(airflow.__file__).parent / "ui" / "dist"
+SHIPPED = shipped_ui()
 
 
 def ui_server(base: str = "") -> TestClient:
@@ -56,3 +54,13 @@ def test_a_head_request_is_told_the_size_without_the_body():
     assert answer.status_code == 200
     assert int(answer.headers["content-length"]) > 0
     assert answer.content == b""
+
+
+def test_without_a_built_ui_the_request_is_airflows_and_the_log_says_why(tmp_path, caplog):
+    app = Starlette()
+    app.mount("/static", StaticFiles(directory=tmp_path, html=True))
+    app.add_middleware(CompleteUiTranslations, ui=tmp_path)
+    answer = TestClient(app).get("/static/i18n/locales/en/common.json")
+    assert answer.status_code == 404  # what Airflow's own static files answer
+    assert "The UI's labels are served as Airflow ships them" in caplog.text
+    assert "common.json" in caplog.text

@@ -23,13 +23,18 @@ COMMON = "/static/i18n/locales/en/common.json"
 MISSING_RUN_TYPES = {"operator_triggered": "Triggered by a Dag"}
 
 
-@cache
-def completed_common() -> bytes | None:
-    """Airflow's English common.json with ``MISSING_RUN_TYPES`` added, as served; None (said in
-    the api-server's log) when Airflow has no built UI to read it from."""
+def shipped_ui() -> Path:
+    """The folder of Airflow's built UI (its api-server serves it at /static)."""
     import airflow
 
-    shipped = Path(airflow.__file__).parent / "ui" / "dist" / "i18n" / "locales" / "en"
+    return Path(airflow.__file__).parent / "ui" / "dist"
+
+
+@cache
+def completed_common(ui: Path) -> bytes | None:
+    """The English common.json of the built UI in ``ui`` with ``MISSING_RUN_TYPES`` added,
+    as served; None (said in the api-server's log) when there is none to read."""
+    shipped = ui / "i18n" / "locales" / "en"
     try:
         labels = json.loads((shipped / "common.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -42,8 +47,9 @@ def completed_common() -> bytes | None:
 class CompleteUiTranslations:
     """ASGI middleware answering ``GET …/static/i18n/locales/en/common.json``."""
 
-    def __init__(self, app):
+    def __init__(self, app, ui: Path | None = None):
         self.app = app
+        self.ui = ui  # Airflow's own built UI unless another is named (tests)
 
     async def __call__(self, scope, receive, send):
         if (
@@ -53,7 +59,7 @@ class CompleteUiTranslations:
         ):
             await self.app(scope, receive, send)
             return
-        body = completed_common()
+        body = completed_common(self.ui or shipped_ui())
         if body is None:  # no built UI here: Airflow answers as it would without us
             await self.app(scope, receive, send)
             return
