@@ -39,8 +39,9 @@ def rest(cluster, token: str, method: str, path: str, body: dict | None = None) 
 def archivist(cluster, name: str) -> str:
     """A user with the Archivist role; returns a token of theirs."""
     password = secrets.token_urlsafe(16)
+    # "--password=" because a token may begin with "-", which argparse takes for an option
     done = cluster.airflow(
-        "users", "create", "--username", name, "--role", "Archivist", "--password", password,
+        "users", "create", "--username", name, "--role", "Archivist", f"--password={password}",
         "--firstname", name.title(), "--lastname", "Archivist", "--email", f"{name}@localhost",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
