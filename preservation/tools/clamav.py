@@ -108,11 +108,13 @@ class Clamscan:
         """One clamscan over all ``paths``; over big payloads, one per worker, the files
         dealt out by size (clamscan is single-threaded: it scanned 2 GB at 75 MB/s here,
         and each process loads the signatures again, so small payloads stay in one)."""
-        from preservation.tools.pixel_limit import bomb
+        from preservation.tools.pixel_limit import bomb, signed_formats
 
         # ClamAV decodes every image whole to fuzzy-hash it (787 MB for a 156-megapixel
-        # PNG): images past the pixel limit are scanned without that hash.
-        bombs = [p for p in paths if bomb(p)]
+        # PNG): images past the pixel limit are scanned without that hash. ClamAV knows an
+        # image by its first bytes, so only the formats those announce are looked at.
+        formats = signed_formats()
+        bombs = [p for p in paths if bomb(p, formats)]
         if bombs:
             apart = set(bombs)
             paths = [p for p in paths if p not in apart]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -21,16 +22,28 @@ def limit() -> int:
     return int(value) if value else Image.MAX_IMAGE_PIXELS
 
 
-def bomb(path: Path) -> str:
+def signed_formats() -> tuple[str, ...]:
+    """Pillow's image formats that a file's first bytes announce. The others (IM, IMT,
+    IPTC, PCD, SPIDER, TGA) Pillow can only recognise by parsing the file, and IMT reads
+    a text file line by line: 0.2 ms a file, 2 s for 10,000 text files. A scanner that
+    types files by their magic, as ClamAV does, decodes none of those as an image."""
+    from PIL import Image
+
+    Image.init()
+    return tuple(name for name, (_factory, accept) in Image.OPEN.items() if accept)
+
+
+def bomb(path: Path, formats: Sequence[str] | None = None) -> str:
     """Why ``path`` must not be decoded ("" for an image within the limit, or a file
-    Pillow does not read as an image: its own tools judge it)."""
+    Pillow does not read as an image: its own tools judge it). ``formats``: only these
+    of Pillow's (all by default)."""
     from PIL import Image
 
     most = limit()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=formats) as image:
                 width, height = image.size
     except Image.DecompressionBombError as error:
         return f"decompression bomb: {error}; not decoded"

@@ -9,7 +9,9 @@ import pytest
 
 from preservation.core.errors import ToolError
 from preservation.tools import clamav
+from preservation.tools.pixel_limit import bomb, signed_formats
 from tests.conftest import EICAR, TEST_MARKER
+from tests.media import image
 
 EICAR_SIGNATURE = "Eicar-Test-Signature.UNOFFICIAL"
 
@@ -46,6 +48,36 @@ def test_clamscan_gives_a_verdict_per_file(home, samples):
     engine = clamav.Clamscan(home.clamav_database, 120)
 
     _check_samples(engine.scan(list(samples.values())), samples)
+
+
+def test_clamscan_gives_a_verdict_for_images_past_the_pixel_limit_with_the_rest(
+    home, samples, monkeypatch
+):
+    monkeypatch.setenv("PRESERVATION_MAX_IMAGE_PIXELS", "1000")
+    folder = next(iter(samples.values())).parent
+    huge = {f"huge.{fmt.lower()}": image(fmt) for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF")}
+    for name, data in huge.items():
+        (folder / name).write_bytes(data)
+    engine = clamav.Clamscan(home.clamav_database, 120)
+
+    results = engine.scan(list(samples.values()) + [folder / n for n in huge])
+
+    _check_samples({p: v for p, v in results.items() if p.name not in huge}, samples)
+    assert {p.name: v for p, v in results.items() if p.name in huge} == {
+        n: clamav.ScanResult(clamav.OK) for n in huge
+    }
+
+
+def test_an_image_past_the_pixel_limit_is_known_by_its_first_bytes(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRESERVATION_MAX_IMAGE_PIXELS", "1000")
+    for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"):
+        path = tmp_path / f"huge.{fmt.lower()}"
+        path.write_bytes(image(fmt))
+
+        assert "48x32 = 1,536 pixels" in bomb(path, signed_formats()), fmt
+    text = tmp_path / "notes.txt"
+    text.write_text("a line of text\n" * 100)
+    assert bomb(text, signed_formats()) == ""
 
 
 def test_clamd_gives_a_verdict_per_file(clamd, samples):
