@@ -67,10 +67,28 @@ def ingest(
     wall = time.perf_counter() - started
     log.write_text(stdout + stderr)
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)[1])
-    outcome = json.loads(stdout.strip().splitlines()[-1])
-    if outcome["status"] != "stored":
-        raise SystemExit(f"not stored: {outcome.get('reason')} (see {log})")
+    outcome = stored_outcome(stdout, process.returncode, f"see {log}")
     return wall, rss_kb / 1024, outcome, sampler.peaks
+
+
+def stored_outcome(stdout: str, returncode: int, detail: str) -> dict:
+    """The outcome ``preservation ingest`` printed (its last line that is a JSON object:
+    a profiler may print after it) of a run that stored its AIP; anything else ends the
+    benchmark, with ``detail`` (where its log is, or its error output)."""
+    outcome = {}
+    for line in reversed(stdout.splitlines()):
+        try:
+            outcome = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(outcome, dict):
+            break
+        outcome = {}
+    if returncode != 0 or outcome.get("status") != "stored":
+        raise SystemExit(
+            f"the ingest did not store its AIP: {outcome.get('reason', outcome)} ({detail})"
+        )
+    return outcome
 
 
 class MemoryLimit:

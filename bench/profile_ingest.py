@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import re
 import shutil
@@ -41,7 +40,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench_ingest  # noqa: E402  (the mixed corpus, ClamAV's test database)
-from bench_100k import task_spans  # noqa: E402
+from bench_100k import stored_outcome, task_spans  # noqa: E402
 
 RATE = 100  # samples per second asked of py-spy (its own count is reported beside)
 #: Phases of the runner process: a sample belongs to the first phase one of whose frames is
@@ -176,26 +175,6 @@ def report(files: int, config: str, wall: float, times: dict, cpu, command: floa
     return "\n".join(lines) + "\n"
 
 
-def _outcome(stdout: str) -> dict:
-    """The command's outcome: its last line that is a JSON object (py-spy prints too)."""
-    for line in reversed(stdout.splitlines()):
-        try:
-            found = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(found, dict):
-            return found
-    return {}
-
-
-def _stored(done: subprocess.CompletedProcess) -> dict:
-    """The outcome of a run that stored its AIP; anything else ends the benchmark."""
-    outcome = _outcome(done.stdout)
-    if done.returncode != 0 or outcome.get("status") != "stored":
-        raise SystemExit(f"the ingest did not store its AIP: {outcome or done.stderr[-2000:]}")
-    return outcome
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=1000)
@@ -228,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         wall = time.perf_counter() - clock
         ended = time.time()
-        outcome = _stored(plain)
+        outcome = stored_outcome(plain.stdout, plain.returncode, plain.stderr[-2000:])
         times = timeline(task_spans(work / "home", outcome["run_id"]), started, ended)
         os.sync()
         clock = time.perf_counter()
@@ -253,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             text=True,
         )
         profiled_wall = time.perf_counter() - clock
-        _stored(profiled)
+        stored_outcome(profiled.stdout, profiled.returncode, profiled.stderr[-2000:])
     summary = re.search(r"Samples: \d+ Errors: \d+", profiled.stdout + profiled.stderr)
     cpu, outer = phases(raw)
     spied = f"{profiled_wall:.1f} s under py-spy, {summary[0] if summary else 'no summary'}"
