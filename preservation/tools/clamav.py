@@ -114,12 +114,11 @@ class Clamscan:
         # PNG): images past the pixel limit are scanned without that hash. ClamAV knows an
         # image by its first bytes, so only the formats those announce are looked at.
         formats = signed_formats()
-        bombs = [p for p in paths if bomb(p, formats)]
-        if bombs:
-            apart = set(bombs)
-            paths = [p for p in paths if p not in apart]
-            results = self._scan(bombs, ["--scan-image-fuzzy-hash=no"])
-            return results | self.scan(paths)
+        bombs = {p for p in paths if bomb(p, formats)}
+        results = self._scan(sorted(bombs), ["--scan-image-fuzzy-hash=no"])
+        return results | self._scan_split([p for p in paths if p not in bombs])
+
+    def _scan_split(self, paths: Sequence[Path]) -> dict[Path, ScanResult]:
         # A file gone or unreadable is clamscan's to report, with the rest of its answers.
         sizes = {p: file_size(p, 0) for p in paths}
         if self.workers < 2 or sum(sizes.values()) < SPLIT_BYTES:
